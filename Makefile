@@ -1,0 +1,8 @@
+# Shortcuts for tools/dev.sh, which does the work (and sets everything up first).
+.PHONY: setup demo test
+setup:
+	bash tools/dev.sh setup
+demo:
+	bash tools/dev.sh demo
+test:
+	bash tools/dev.sh test

@@ -1,0 +1,34 @@
+"""Shared fixtures. Real reference data lives in ../shared/data (read-only, never copied into the project)."""
+import os, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def strict() -> bool:
+    return os.environ.get("EMOREC_REQUIRE_SHARED", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    "The shared reference data: skipped where absent, a failure under EMOREC_REQUIRE_SHARED=1 (CI)."
+    p = Path(os.environ.get("EMOREC_SHARED_DATA", ROOT.parent/"shared"/"data"))
+    if not p.is_dir():
+        if strict(): pytest.fail(f"shared reference data not found at {p} and EMOREC_REQUIRE_SHARED is set")
+        pytest.skip(f"shared reference data not found at {p}")
+    return p
+
+
+def need_tool(name: str):
+    "Skip (fail under EMOREC_REQUIRE_SHARED=1) when a system tool is missing."
+    if shutil.which(name) or Path(f"/usr/sbin/{name}").exists(): return
+    if strict(): pytest.fail(f"{name} is not installed and EMOREC_REQUIRE_SHARED is set: run `bash tools/dev.sh setup`")
+    pytest.skip(f"{name} is not installed")
+
+
+def run(cmd, timeout=600, **kw):
+    "Run a command, returning the CompletedProcess; output is kept for assertion messages."
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **kw.pop("env", {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
