@@ -8,6 +8,7 @@ VENV=${VENV:-.venv}
 BIN="$VENV/bin"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"   # TensorFlow's start-up chatter
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+unset VIRTUAL_ENV   # an activated other environment confuses IPython inside ours
 
 # command -> Debian package, for every system tool some stage or test uses
 SYSTEM_TOOLS="espeak-ng:espeak-ng sshd:openssh-server rsync:rsync shellcheck:shellcheck ssh:openssh-client"
