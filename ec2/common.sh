@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Shared by the EC2 scripts: settings, the aws/ssh/rsync wrappers, instance lookup. Sourced, not run.
+# Settings come from flags (parsed by each script) or these environment variables:
+#   AWS_PROFILE, AWS_REGION          the aws CLI's own profile and region
+#   EMOREC_EC2_KEY                   private key file (must be mode 0600), e.g. ~/.ssh/emorec.pem
+#   EMOREC_EC2_USER                  login user on the instance (default: ubuntu, as on the Deep Learning AMIs)
+#   EMOREC_EC2_NAME                  Name tag of the instance (default: emorec-train)
+#   EMOREC_EC2_INSTANCE_ID           use this instance instead of looking it up by name
+#   EMOREC_EC2_REMOTE_DIR            working directory on the instance (default: emorec_nb, in the user's home)
+#   EMOREC_EC2_PYTHON                Python on the instance to run with (default: a venv made in the remote dir)
+#   EMOREC_EC2_SSH_PORT              SSH port (default: 22)
+#   EMOREC_KNOWN_HOSTS               known_hosts file kept by the project (default: .ec2/known_hosts in the repository)
+# Only the tests set these two: EMOREC_AWS_ENDPOINT_URL (an EC2 API endpoint such as a local moto_server) and
+# EMOREC_TEST_HOST_OVERRIDE (the address to SSH to instead of the public IP the API reports).
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NAME=${EMOREC_EC2_NAME:-emorec-train}
+INSTANCE_ID=${EMOREC_EC2_INSTANCE_ID:-}
+KEY=${EMOREC_EC2_KEY:-}
+SSH_USER=${EMOREC_EC2_USER:-ubuntu}
+REMOTE_DIR=${EMOREC_EC2_REMOTE_DIR:-emorec_nb}
+REMOTE_PYTHON=${EMOREC_EC2_PYTHON:-}
+SSH_PORT=${EMOREC_EC2_SSH_PORT:-22}
+KNOWN_HOSTS=${EMOREC_KNOWN_HOSTS:-$REPO_ROOT/.ec2/known_hosts}
+TIMEOUT=${EMOREC_EC2_TIMEOUT:-600}
+DRY_RUN=0
+HOST=""
+
+die() { echo "error: $*" >&2; exit 1; }
+say() { echo "== $*"; }
+
+# aws CLI with the region/profile from the environment and, in tests only, a local endpoint.
+awsc() {
+  local args=()
+  [ -n "${EMOREC_AWS_ENDPOINT_URL:-}" ] && args+=(--endpoint-url "$EMOREC_AWS_ENDPOINT_URL")
+  [ -n "${AWS_REGION:-}" ] && args+=(--region "$AWS_REGION")
+  aws "${args[@]}" "$@"
+}
+
+# Print a command in dry-run mode, run it otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then printf 'would run:'; printf ' %q' "$@"; echo; else "$@"; fi
+}
+
+check_key() {
+  [ -n "$KEY" ] || die "no SSH key given: use --key PATH or EMOREC_EC2_KEY"
+  [ -f "$KEY" ] || die "SSH key not found: $KEY"
+  local mode
+  mode=$(stat -c '%a' "$KEY")
+  [ "$mode" = 600 ] || [ "$mode" = 400 ] || die "SSH key $KEY has mode $mode; it must be 0600 (chmod 600 '$KEY')"
+}
+
+ssh_opts() {
+  mkdir -p "$(dirname "$KNOWN_HOSTS")"
+  SSH_OPTS=(-i "$KEY" -p "$SSH_PORT" -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile="$KNOWN_HOSTS"
+            -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=15 -o IdentitiesOnly=yes)
+}
+
+# The remote command is built (and quoted with printf %q) by the caller: expanding it here is intended.
+# shellcheck disable=SC2029
+# -n: never read the caller's standard input (the monitor's menu reads it).
+rssh() { ssh -n "${SSH_OPTS[@]}" "$SSH_USER@$HOST" "$@"; }
+# shellcheck disable=SC2029
+rssh_tty() { ssh -t "${SSH_OPTS[@]}" "$SSH_USER@$HOST" "$@"; }
+
+rsync_ssh() { printf 'ssh -i %q -p %q -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=%q -o BatchMode=yes -o ConnectTimeout=5 -o IdentitiesOnly=yes' "$KEY" "$SSH_PORT" "$KNOWN_HOSTS"; }
+
+# The instance id: --instance-id, or the newest non-terminated instance tagged Name=$NAME.
+find_instance() {
+  if [ -n "$INSTANCE_ID" ]; then echo "$INSTANCE_ID"; return; fi
+  local id
+  id=$(awsc ec2 describe-instances \
+        --filters "Name=tag:Name,Values=$NAME" "Name=instance-state-name,Values=pending,running,stopping,stopped" \
+        --query 'sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId' --output text) || die "aws ec2 describe-instances failed"
+  [ -n "$id" ] && [ "$id" != None ] && echo "$id"
+}
+
+instance_state() { awsc ec2 describe-instances --instance-ids "$1" --query 'Reservations[0].Instances[0].State.Name' --output text; }
+
+# Wait (bounded) until the instance runs, then set HOST to its public address (or the test override).
+wait_running() {
+  local id=$1 deadline=$((SECONDS + TIMEOUT)) state
+  while :; do
+    state=$(instance_state "$id") || die "cannot describe instance $id"
+    [ "$state" = running ] && break
+    [ "$state" = stopped ] && { say "starting stopped instance $id"; awsc ec2 start-instances --instance-ids "$id" >/dev/null; }
+    [ "$state" = terminated ] && die "instance $id is terminated"
+    [ $SECONDS -ge $deadline ] && die "instance $id is still '$state' after ${TIMEOUT}s"
+    sleep 3
+  done
+  if [ -n "${EMOREC_TEST_HOST_OVERRIDE:-}" ]; then HOST=$EMOREC_TEST_HOST_OVERRIDE
+  else HOST=$(awsc ec2 describe-instances --instance-ids "$id" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
+  fi
+  if [ -z "$HOST" ] || [ "$HOST" = None ]; then die "instance $id has no public IP address"; fi
+}
+
+# Wait (bounded) until SSH answers.
+wait_ssh() {
+  local deadline=$((SECONDS + TIMEOUT)) err
+  while :; do
+    if err=$(rssh true 2>&1); then return 0; fi
+    [ $SECONDS -ge $deadline ] && die "cannot reach $SSH_USER@$HOST:$SSH_PORT over SSH within ${TIMEOUT}s (last error: ${err##*$'\n'})"
+    sleep 2
+  done
+}
+
+# Resolve the instance (given or by name), wait for it and for SSH. Sets INSTANCE_ID and HOST.
+connect() {
+  check_key; ssh_opts
+  INSTANCE_ID=$(find_instance) || true
+  [ -n "$INSTANCE_ID" ] || die "no instance tagged Name=$NAME (use --instance-id, or deploy with --launch)"
+  wait_running "$INSTANCE_ID"
+  wait_ssh
+}
+
+# The remote Python: given, or the venv that deploy made in the remote directory.
+remote_python() { if [ -n "$REMOTE_PYTHON" ]; then echo "$REMOTE_PYTHON"; else echo "$REMOTE_DIR/.venv/bin/python"; fi; }
+
+# Parse the options both scripts share; sets REST to the remaining arguments.
+parse_common() {
+  REST=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --instance-id) INSTANCE_ID=$2; shift 2 ;;
+      --name) NAME=$2; shift 2 ;;
+      --key) KEY=$2; shift 2 ;;
+      --user) SSH_USER=$2; shift 2 ;;
+      --remote-dir) REMOTE_DIR=$2; shift 2 ;;
+      --python) REMOTE_PYTHON=$2; shift 2 ;;
+      --ssh-port) SSH_PORT=$2; shift 2 ;;
+      --timeout) TIMEOUT=$2; shift 2 ;;
+      --region) AWS_REGION=$2; shift 2 ;;
+      --profile) export AWS_PROFILE=$2; shift 2 ;;
+      *) REST+=("$1"); shift ;;
+    esac
+  done
+}
