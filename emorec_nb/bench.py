@@ -11,8 +11,9 @@ import numpy as np, pandas as pd
 from .core import shared_data, write_json
 
 # %% auto #0
-__all__ = ['machine_info', 'markdown_table', 'bench_extraction', 'sample_lengths', 'make_feature_files', 'bench_training',
-           'bench_pipeline', 'bench_latency', 'bench_memory', 'run_benchmarks', 'report_markdown', 'main']
+__all__ = ['SECTIONS', 'machine_info', 'markdown_table', 'bench_extraction', 'sample_lengths', 'make_feature_files',
+           'lstm_kernel', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory', 'run_benchmarks',
+           'report_markdown', 'main']
 
 # %% ../nbs/30_bench.ipynb #ac9b643d
 def machine_info() -> dict:
@@ -68,31 +69,31 @@ def make_feature_files(lengths, out:str|Path, dims:int=128, seed:int=0) -> list[
         p = out/f"clip{i:05d}.npy"; np.save(p, rng.random((int(n), dims), dtype=np.float32)); paths.append(p)
     return paths
 
-def _cudnn_eligible(model) -> bool:
-    "Whether Keras can run this model's LSTMs with the cuDNN kernel: a GPU, default activations, no recurrent dropout."
-    gpu = False
-    try:
-        b = keras.backend.backend()
-        if b == "tensorflow":
-            import tensorflow as tf; gpu = bool(tf.config.list_logical_devices("GPU"))
-        elif b == "torch":
-            import torch; gpu = torch.cuda.is_available()
-        elif b == "jax":
-            import jax; gpu = any(d.platform == "gpu" for d in jax.devices())
-    except Exception: pass
-    lstms = [l for l in model._flatten_layers() if isinstance(l, keras.layers.LSTM)]
-    ok = all(l.activation.__name__ == "tanh" and l.recurrent_activation.__name__ == "sigmoid" and not l.recurrent_dropout
-             and l.use_bias and not l.unroll for l in lstms)
-    return bool(gpu and lstms and ok)
+def lstm_kernel(model, x) -> str|None:
+    "Which LSTM kernel Keras actually ran for `model` on `x`: 'cudnn', 'generic', or None (no LSTM or unknown)."
+    try: from keras.src import backend as kb              # where every Keras LSTM layer asks for a fused kernel
+    except ImportError: return None
+    if not any(isinstance(l, keras.layers.LSTM) for l in model._flatten_layers()): return None
+    used, fused = [], kb.lstm
+    def spy(*a, **k):
+        try: out = fused(*a, **k)
+        except NotImplementedError: used.append("generic"); raise   # the layer falls back to its generic loop
+        used.append("cudnn"); return out
+    kb.lstm = spy
+    try: model(x, training=False)                          # eager call: every LSTM layer makes its choice now
+    finally: kb.lstm = fused
+    return {frozenset({"cudnn"}): "cudnn", frozenset({"cudnn", "generic"}): "mixed"}.get(frozenset(used), "generic")
 
 class _EpochTimer(keras.callbacks.Callback):
+    "Wall and process-CPU seconds of every epoch."
     def on_train_begin(self, logs=None): self.times = []
-    def on_epoch_begin(self, epoch, logs=None): self._t = time.perf_counter()
-    def on_epoch_end(self, epoch, logs=None): self.times.append(time.perf_counter() - self._t)
+    def on_epoch_begin(self, epoch, logs=None): self._t = (time.perf_counter(), time.process_time())
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append((time.perf_counter() - self._t[0], time.process_time() - self._t[1]))
 
 def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("global", "shuffled", "bucket"),
-                   batch_size:int=32, reps:int=3, n_classes:int=8, seed:int=0, warmup_epochs:int=2) -> pd.DataFrame:
-    "Median epoch time of each model under each batching strategy, alternating runs; ratios to 'global'."
+                   batch_size:int=32, reps:int=5, n_classes:int=8, seed:int=0, warmup_epochs:int=2) -> pd.DataFrame:
+    "Epoch time of each model under each batching strategy, alternating runs; speed-ups as medians of paired ratios to 'global'."
     from emorec_nb.batches import PaddedBatches
     from emorec_nb.models import build_bilstm, build_pooling
     y = np.random.default_rng(seed).integers(0, n_classes, len(paths))
@@ -108,17 +109,22 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
             data[s] = PaddedBatches(paths, y, batch_size=batch_size, strategy=s, seed=seed, lengths=lengths, cache=True)
             m.fit(data[s], epochs=warmup_epochs, verbose=0)          # warm-up: graph tracing, kernel caches, feature cache
             models[s] = m
-        times = {s: [] for s in strategies}
+        wall, cpu = ({s: [] for s in strategies} for _ in range(2))
         for r in range(reps):
             for s in strategies:                                      # alternate: a slow spell hits every strategy
                 t = _EpochTimer(); models[s].fit(data[s], epochs=2, verbose=0, callbacks=[t])
-                times[s].append(t.times[-1])                          # the second epoch of each run: steady state
-        base = float(np.median(times[strategies[0]]))
+                wall[s].append(t.times[-1][0]); cpu[s].append(t.times[-1][1])   # the second epoch: steady state
+        g = strategies[0]
+        kernel = lstm_kernel(models[g], data[g][0][0]) if kind == "bilstm" else None
         for s in strategies:
-            med = float(np.median(times[s]))
-            rows.append(dict(model=kind, strategy=s, epoch_s=round(med, 3), speedup_vs_global=round(base/med, 2),
+            ratio = np.array(wall[g])/np.array(wall[s])               # paired: runs next to each other in time
+            rows.append(dict(model=kind, strategy=s, epoch_s=round(float(np.median(wall[s])), 3),
+                             speedup_vs_global=round(float(np.median(ratio)), 2),
+                             speedup_min=round(float(ratio.min()), 2), speedup_max=round(float(ratio.max()), 2),
+                             cpu_s=round(float(np.median(cpu[s])), 3),
+                             cpu_speedup=round(float(np.median(np.array(cpu[g])/np.array(cpu[s]))), 2),
                              efficiency=round(data[s].efficiency(), 3), clips=len(paths), reps=reps,
-                             backend=keras.backend.backend(), cudnn_eligible=_cudnn_eligible(models[s]) if kind == "bilstm" else None))
+                             backend=keras.backend.backend(), lstm_kernel=kernel))
     return pd.DataFrame(rows)
 
 # %% ../nbs/30_bench.ipynb #869589c7
@@ -200,20 +206,36 @@ def bench_memory(paths) -> dict:
                 end_difference_mib=round(res["in_memory"]["end_mib"] - res["lazy"]["end_mib"], 1))
 
 # %% ../nbs/30_bench.ipynb #48668780
-def _plots(out:Path, eff:pd.DataFrame, tr:pd.DataFrame):
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt, seaborn as sns
-    fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
-    eff.T.plot(marker="o", ax=ax[0]); ax[0].set(xlabel="batch size", ylabel="real / computed frames", title="padding efficiency")
-    ax[0].axhline(0.97, ls=":", c="gray")
-    sns.barplot(tr, x="model", y="speedup_vs_global", hue="strategy", ax=ax[1]); ax[1].set_title("epoch speed-up vs global padding")
-    ax[1].axhline(1.8, ls=":", c="gray"); fig.tight_layout(); fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
+SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
 
-def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1000, reps:int=3) -> dict:
-    "Run every benchmark; returns the tables."
+def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = [p for p in (eff, tr) if p is not None]
+    if not panels: return
+    fig, ax = plt.subplots(1, len(panels), figsize=(5.5*len(panels), 3.5), squeeze=False); ax = list(ax[0])
+    if eff is not None:
+        a = ax.pop(0); eff.T.plot(marker="o", ax=a); a.axhline(0.97, ls=":", c="gray")
+        a.set(xlabel="batch size", ylabel="real / computed frames", title="padding efficiency")
+    if tr is not None:
+        a = ax.pop(0); models, strategies = list(dict.fromkeys(tr.model)), list(dict.fromkeys(tr.strategy))
+        w = 0.8/len(strategies)
+        for j, s in enumerate(strategies):
+            d = tr[tr.strategy == s].set_index("model").loc[models]
+            a.bar(np.arange(len(models)) + j*w, d.speedup_vs_global, w, label=s,
+                  yerr=[d.speedup_vs_global - d.speedup_min, d.speedup_max - d.speedup_vs_global], capsize=3)
+        a.set_xticks(np.arange(len(models)) + w*(len(strategies) - 1)/2, models); a.legend()
+        a.axhline(1.8, ls=":", c="gray"); a.set(ylabel="× faster than global padding", title="epoch speed-up (median, range)")
+    fig.tight_layout(); fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
+
+def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1000, reps:int=5, only=SECTIONS) -> dict:
+    "Run the benchmarks named in `only` (all by default); returns their tables."
     from emorec_nb.batches import true_lengths, efficiency_table
+    from emorec_nb.corpora import build_index
+    bad = set(only) - set(SECTIONS)
+    if bad: raise ValueError(f"unknown benchmark section(s) {sorted(bad)}; choose from {', '.join(SECTIONS)}")
     sh = shared_data(required=False)
-    res = dict(machine=machine_info(), tiny=tiny, shared_data=sh is not None)
+    res = dict(machine=machine_info(), tiny=tiny, shared_data=sh is not None, reps=1 if tiny else reps)
     with tempfile.TemporaryDirectory() as d:
         if sh is not None:
             L_all = true_lengths(sh)["frames"].to_numpy()
@@ -222,61 +244,76 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=10
         else:
             from emorec_nb.demo_corpus import make_demo_corpus
             from emorec_nb.batches import seconds_to_frames
-            from emorec_nb.corpora import build_index
             audio = make_demo_corpus(Path(d)/"demo", "tiny")/"cremad"
             L_all = seconds_to_frames(build_index(audio)["duration"]); L = np.random.default_rng(0).choice(L_all, 64 if tiny else train_clips)
-        res["efficiency"] = efficiency_table(L_all)
+        if "efficiency" in only: res["efficiency"] = efficiency_table(L_all)
         paths = make_feature_files(L, Path(d)/"feats")
-        res["training"] = bench_training(paths, L, reps=1 if tiny else reps, warmup_epochs=1 if tiny else 2)
-        res["pipeline"] = bench_pipeline(paths, L, reps=1 if tiny else reps)
-        res["extraction"] = bench_extraction(audio, extractor, limit=16 if tiny else None)
-        from emorec_nb.corpora import build_index
-        clips = [Path(p) for p in build_index(audio).query("duration >= 3 and duration <= 4")["path"]][:4 if tiny else 30]
-        res["latency"] = bench_latency(clips, run, reps=1 if tiny else 3)
-        mem_paths = paths if tiny else make_feature_files(L_all, Path(d)/"all", seed=1)
-        res["memory"] = bench_memory(mem_paths)
+        if "training" in only: res["training"] = bench_training(paths, L, reps=res["reps"], warmup_epochs=1 if tiny else 2)
+        if "pipeline" in only: res["pipeline"] = bench_pipeline(paths, L, reps=res["reps"])
+        if "extraction" in only: res["extraction"] = bench_extraction(audio, extractor, limit=16 if tiny else None)
+        if "latency" in only:
+            clips = [Path(p) for p in build_index(audio).query("duration >= 3 and duration <= 4")["path"]][:4 if tiny else 30]
+            res["latency"] = bench_latency(clips, run, reps=1 if tiny else 3)
+        if "memory" in only: res["memory"] = bench_memory(paths if tiny else make_feature_files(L_all, Path(d)/"all", seed=1))
     return res
 
+def _training_md(t:pd.DataFrame) -> list[str]:
+    v = t.assign(lstm_kernel=t.lstm_kernel.fillna("—"), range=[f"{a:.2f}–{b:.2f}" for a, b in zip(t.speedup_min, t.speedup_max)])
+    v = v[["model", "strategy", "epoch_s", "speedup_vs_global", "range", "cpu_s", "cpu_speedup", "efficiency", "backend", "lstm_kernel"]]
+    b = t.query("model == 'bilstm' and strategy == 'bucket'")
+    got = (f"measured: {b.speedup_vs_global.iloc[0]:.2f}×, {b.speedup_min.iloc[0]:.2f}–{b.speedup_max.iloc[0]:.2f}× "
+           f"over the {int(t.reps.iloc[0])} pairs; by CPU time {b.cpu_speedup.iloc[0]:.2f}×") if len(b) else "not measured"
+    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips drawn from the true length distribution, batch size 32, "
+            f"{int(t.reps.iloc[0])} alternating runs, steady state)", "",
+            "`epoch_s`, `cpu_s`: median wall and process-CPU seconds of an epoch. `speedup_vs_global`: median of the "
+            "paired ratios (each run against the global-padding run next to it in time), `range` their minimum and "
+            "maximum. `lstm_kernel`: the LSTM kernel Keras ran (`cudnn` only on a GPU).", "",
+            markdown_table(v), "", f"Goal: the BiLSTM ≥ 1.8× faster with bucketing than with global padding ({got}).", ""]
+
 def report_markdown(res:dict) -> str:
-    "The results as a markdown document."
+    "The results as a markdown document (only the sections that ran)."
     m = res["machine"]
-    t = res["training"]; b = t.query("model == 'bilstm' and strategy == 'bucket'")["speedup_vs_global"]
     lines = [f"# Benchmarks", "", f"Measured {time.strftime('%Y-%m-%d')} on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
              f"Python {m['python']}, Keras {m['keras']} ({m['backend']} backend){', GPU: ' + m['gpu'] if m.get('gpu') else ', no GPU'}."
              + (" **Tiny mode: these figures only show that the benchmarks run.**" if res["tiny"] else ""),
-             "" if res["shared_data"] else "\n*The shared reference data was not found: the demo corpus stood in for the real lengths and clips.*",
-             "", "## 1. Padding efficiency (real frames / computed frames), true lengths of all 8882 clips", "",
-             markdown_table(res["efficiency"].round(3).reset_index()), "", "Goal: bucket ≥ 0.97 at batch size 32.", "",
-             f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips drawn from the true length distribution, batch size 32, median of {int(t.reps.iloc[0])} alternating runs, steady state)", "",
-             markdown_table(t.drop(columns=["clips", "reps"])), "",
-             f"Goal: the BiLSTM ≥ 1.8× faster with bucketing than with global padding (measured: {float(b.iloc[0]) if len(b) else float('nan'):.2f}×).", "",
-             "## 3. Data-pipeline overhead", "", markdown_table(pd.DataFrame([res["pipeline"]])), "",
-             "## 4. Feature extraction", "", markdown_table(pd.DataFrame([res["extraction"]])), "",
-             "## 5. Single-clip prediction latency (audio file → emotion)", "", markdown_table(pd.DataFrame([res["latency"]])), "",
-             "## 6. Memory of a training epoch: memory-mapped (lazy) vs in-memory features", "", markdown_table(pd.DataFrame([res["memory"]])), ""]
+             "" if res["shared_data"] else "\n*The shared reference data was not found: the demo corpus stood in for the real lengths and clips.*", ""]
+    if "efficiency" in res:
+        lines += ["## 1. Padding efficiency (real frames / computed frames), true lengths of all 8882 clips", "",
+                  markdown_table(res["efficiency"].round(3).reset_index()), "", "Goal: bucket ≥ 0.97 at batch size 32.", ""]
+    if "training" in res: lines += _training_md(res["training"])
+    for key, title in (("pipeline", "3. Data-pipeline overhead"), ("extraction", "4. Feature extraction"),
+                       ("latency", "5. Single-clip prediction latency (audio file → emotion)"),
+                       ("memory", "6. Memory of a training epoch: memory-mapped (lazy) vs in-memory features")):
+        if key in res: lines += [f"## {title}", "", markdown_table(pd.DataFrame([res[key]])), ""]
     return "\n".join(lines)
 
 def main(argv=None):
     "Console entry point `emorec-bench`: run the benchmarks, print the report, write it with CSV, JSON and a plot."
     ap = argparse.ArgumentParser(prog="emorec-bench", description="Measure emorec_nb's performance figures.")
     ap.add_argument("--tiny", action="store_true", help="a few clips per benchmark: checks that everything runs")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
     ap.add_argument("--extractor", default=None, help="a saved extractor (speed does not depend on the weights)")
     ap.add_argument("--run", default=None, help="a training run for the latency benchmark (default: untrained networks)")
     ap.add_argument("--clips", type=int, default=1000, help="clips in the training-time benchmark")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="alternating repetitions of the timed benchmarks")
     ap.add_argument("--out", default=None, help="results directory (default: bench/bench_TIMESTAMP, never reused)")
-    ap.add_argument("--publish", action="store_true", help="also write BENCHMARKS.md at the repository root")
+    ap.add_argument("--publish", action="store_true", help="also write BENCHMARKS.md at the repository root (all sections only)")
     a = ap.parse_args(argv)
+    only = tuple(s.strip() for s in a.only.split(",") if s.strip())
+    bad = set(only) - set(SECTIONS)
+    if bad: ap.error(f"--only: unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
+    if a.publish and (set(only) != set(SECTIONS) or a.tiny): ap.error("--publish needs every section and no --tiny")
     from emorec_nb.core import repo_root, new_run_dir, atomic_write_text
-    res = run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps)
+    res = run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
     out = Path(a.out) if a.out else new_run_dir(repo_root()/"bench", "bench")
     out.mkdir(parents=True, exist_ok=True)
     md = report_markdown(res)
     atomic_write_text(out/"results.md", md)
-    long = pd.concat([res["training"].assign(section="training"), pd.DataFrame([res["pipeline"], res["extraction"], res["latency"], res["memory"]])])
-    long.to_csv(out/"results.csv", index=False)
+    parts = ([res["training"].assign(section="training")] if "training" in res else []) + \
+            [pd.DataFrame([res[k]]).assign(section=k) for k in ("pipeline", "extraction", "latency", "memory") if k in res]
+    if parts: pd.concat(parts).to_csv(out/"results.csv", index=False)
     write_json(out/"results.json", {k: (v.reset_index().to_dict("records") if isinstance(v, pd.DataFrame) else v) for k, v in res.items()})
-    _plots(out, res["efficiency"], res["training"])
+    _plots(out, res.get("efficiency"), res.get("training"))
     if a.publish:
         import shutil
         (repo_root()/"docs").mkdir(exist_ok=True); shutil.copy(out/"bench.png", repo_root()/"docs"/"bench.png")
