@@ -11,9 +11,9 @@ import numpy as np, pandas as pd
 from .core import shared_data, write_json
 
 # %% auto #0
-__all__ = ['SECTIONS', 'machine_info', 'markdown_table', 'bench_extraction', 'sample_lengths', 'make_feature_files',
-           'lstm_kernel', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory', 'run_benchmarks',
-           'report_markdown', 'main']
+__all__ = ['SECTIONS', 'machine_info', 'pin_threads', 'markdown_table', 'bench_extraction', 'sample_lengths',
+           'make_feature_files', 'lstm_kernel', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory',
+           'bench_figure', 'run_benchmarks', 'report_markdown', 'main']
 
 # %% ../nbs/30_bench.ipynb #ac9b643d
 def machine_info() -> dict:
@@ -30,7 +30,21 @@ def machine_info() -> dict:
         gpu = ", ".join(l.strip() for l in r.stdout.splitlines() if l.strip()) if r.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError): pass
     return dict(cpu=cpu, cores=os.cpu_count(), memory_gib=round(mem, 1), python=platform.python_version(),
-                keras=keras.__version__, backend=keras.backend.backend(), gpu=gpu)
+                keras=keras.__version__, backend=keras.backend.backend(), gpu=gpu, threads=_THREADS)
+
+_THREADS = None   # the CPU threads the backend was pinned to (None: its default, every core)
+
+def pin_threads(n:int) -> None:
+    "Pin the Keras backend to `n` CPU threads (call before any computation). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
+    global _THREADS
+    b = keras.backend.backend()
+    if b == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(n); tf.config.threading.set_inter_op_parallelism_threads(n)
+    elif b == "torch":
+        import torch; torch.set_num_threads(n)
+    else: raise ValueError(f"cannot pin threads for the {b} backend from Python; set XLA_FLAGS before starting instead")
+    _THREADS = n
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured markdown table (no extra dependency)."
@@ -110,8 +124,8 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
             m.fit(data[s], epochs=warmup_epochs, verbose=0)          # warm-up: graph tracing, kernel caches, feature cache
             models[s] = m
         wall, cpu = ({s: [] for s in strategies} for _ in range(2))
-        for r in range(reps):
-            for s in strategies:                                      # alternate: a slow spell hits every strategy
+        for r in range(reps):                                         # alternate, in ABBA order: a slow spell or a
+            for s in (strategies if r % 2 == 0 else strategies[::-1]):   # drift hits every strategy alike
                 t = _EpochTimer(); models[s].fit(data[s], epochs=2, verbose=0, callbacks=[t])
                 wall[s].append(t.times[-1][0]); cpu[s].append(t.times[-1][1])   # the second epoch: steady state
         g = strategies[0]
@@ -124,6 +138,7 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
                              cpu_s=round(float(np.median(cpu[s])), 3),
                              cpu_speedup=round(float(np.median(np.array(cpu[g])/np.array(cpu[s]))), 2),
                              efficiency=round(data[s].efficiency(), 3), clips=len(paths), reps=reps,
+                             wall_runs_s=[round(v, 3) for v in wall[s]], cpu_runs_s=[round(v, 3) for v in cpu[s]],
                              backend=keras.backend.backend(), lstm_kernel=kernel))
     return pd.DataFrame(rows)
 
@@ -208,11 +223,11 @@ def bench_memory(paths) -> dict:
 # %% ../nbs/30_bench.ipynb #48668780
 SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
 
-def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
-    import matplotlib; matplotlib.use("Agg")
+def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
+    "Padding efficiency by batch size and the epoch speed-ups with their range, side by side (a matplotlib figure)."
     import matplotlib.pyplot as plt
     panels = [p for p in (eff, tr) if p is not None]
-    if not panels: return
+    if not panels: return None
     fig, ax = plt.subplots(1, len(panels), figsize=(5.5*len(panels), 3.5), squeeze=False); ax = list(ax[0])
     if eff is not None:
         a = ax.pop(0); eff.T.plot(marker="o", ax=a); a.axhline(0.97, ls=":", c="gray")
@@ -226,7 +241,13 @@ def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
                   yerr=[d.speedup_vs_global - d.speedup_min, d.speedup_max - d.speedup_vs_global], capsize=3)
         a.set_xticks(np.arange(len(models)) + w*(len(strategies) - 1)/2, models); a.legend()
         a.axhline(1.8, ls=":", c="gray"); a.set(ylabel="× faster than global padding", title="epoch speed-up (median, range)")
-    fig.tight_layout(); fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
+    fig.tight_layout(); return fig
+
+def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = bench_figure(eff, tr)
+    if fig is not None: fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
 
 def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1000, reps:int=5, only=SECTIONS) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."
@@ -274,7 +295,8 @@ def report_markdown(res:dict) -> str:
     "The results as a markdown document (only the sections that ran)."
     m = res["machine"]
     lines = [f"# Benchmarks", "", f"Measured {time.strftime('%Y-%m-%d')} on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
-             f"Python {m['python']}, Keras {m['keras']} ({m['backend']} backend){', GPU: ' + m['gpu'] if m.get('gpu') else ', no GPU'}."
+             f"Python {m['python']}, Keras {m['keras']} ({m['backend']} backend){', GPU: ' + m['gpu'] if m.get('gpu') else ', no GPU'}"
+             + ("" if m.get("threads") is None else f"; pinned to {m['threads']} CPU thread(s)") + "."
              + (" **Tiny mode: these figures only show that the benchmarks run.**" if res["tiny"] else ""),
              "" if res["shared_data"] else "\n*The shared reference data was not found: the demo corpus stood in for the real lengths and clips.*", ""]
     if "efficiency" in res:
@@ -298,11 +320,13 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5, help="alternating repetitions of the timed benchmarks")
     ap.add_argument("--out", default=None, help="results directory (default: bench/bench_TIMESTAMP, never reused)")
     ap.add_argument("--publish", action="store_true", help="also write BENCHMARKS.md at the repository root (all sections only)")
+    ap.add_argument("--threads", type=int, default=None, help="pin the backend to this many CPU threads (default: all cores)")
     a = ap.parse_args(argv)
     only = tuple(s.strip() for s in a.only.split(",") if s.strip())
     bad = set(only) - set(SECTIONS)
     if bad: ap.error(f"--only: unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
     if a.publish and (set(only) != set(SECTIONS) or a.tiny): ap.error("--publish needs every section and no --tiny")
+    if a.threads is not None: pin_threads(a.threads)
     from emorec_nb.core import repo_root, new_run_dir, atomic_write_text
     res = run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
     out = Path(a.out) if a.out else new_run_dir(repo_root()/"bench", "bench")

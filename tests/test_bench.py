@@ -7,14 +7,17 @@ from conftest import BIN, ROOT, run, need_tool
 def test_emorec_bench_tiny_writes_every_section(tmp_path):
     need_tool("espeak-ng")
     out = tmp_path/"bench"
-    r = run([str(BIN/"emorec-bench"), "--tiny", "--out", str(out)], cwd=ROOT, timeout=900)
+    r = run([str(BIN/"emorec-bench"), "--tiny", "--threads", "1", "--out", str(out)], cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     md = (out/"results.md").read_text()
     for s in ["## 1. Padding efficiency", "## 2. Training time per epoch", "## 3. Data-pipeline overhead",
               "## 4. Feature extraction", "## 5. Single-clip prediction latency", "## 6. Memory of a training epoch", "Tiny mode"]:
         assert s in md, s
+    assert "pinned to 1 CPU thread" in md
     res = json.loads((out/"results.json").read_text())
+    assert res["machine"]["threads"] == 1
     assert {r["strategy"] for r in res["training"]} == {"global", "shuffled", "bucket"}
+    assert {r["lstm_kernel"] for r in res["training"] if r["model"] == "bilstm"} == {"generic"}   # no GPU in the tests
     assert res["latency"]["latency_ms_median"] > 0 and res["extraction"]["real_time_factor"] > 0
     assert (out/"results.csv").exists() and (out/"bench.png").exists()
     assert not (ROOT/"BENCHMARKS.md").exists() or "Tiny mode" not in (ROOT/"BENCHMARKS.md").read_text()
@@ -52,3 +55,10 @@ def test_training_benchmark_runs_under_jax_without_tensorflow(tmp_path):
     assert res["pipeline"]["overhead_pct"] > 0
     md = (out/"results.md").read_text()
     assert "## 2. Training time per epoch" in md and "## 4." not in md and "## 6." not in md
+
+
+def test_bench_refuses_unknown_sections_and_partial_publish():
+    r = run([str(BIN/"emorec-bench"), "--only", "training,speed"], cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "unknown section(s) speed" in r.stderr, r.stderr[-2000:]
+    r = run([str(BIN/"emorec-bench"), "--only", "training", "--publish"], cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "--publish needs every section" in r.stderr, r.stderr[-2000:]

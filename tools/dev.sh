@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's two contracts (see README): `tools/dev.sh demo` and `tools/dev.sh test`.
+# The project's two contracts (see README): `tools/dev.sh demo` and `tools/dev.sh test`; `tools/dev.sh bench` measures.
 # Both set everything up first: system packages when missing, a virtual environment, the package in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,5 +74,6 @@ case "${1:-}" in
   setup) setup ;;
   demo)  shift; setup; "$BIN/emorec-demo" "$@" ;;
   test)  shift; setup; run_tests "$@" ;;
-  *) echo "usage: tools/dev.sh setup|demo|test [args]"; exit 2 ;;
+  bench) shift; setup; "$BIN/emorec-bench" "$@" ;;
+  *) echo "usage: tools/dev.sh setup|demo|test|bench [args]"; exit 2 ;;
 esac
