@@ -68,12 +68,12 @@ def bench_extraction(audio_dir:str|Path, extractor=None, workers:int|None=None, 
                 goal="real_time_factor >= 300 on the 1200 real clips")
 
 # %% ../nbs/30_bench.ipynb #f7e0447c
-def sample_lengths(n:int, shared:str|Path|None=None, seed:int=0) -> np.ndarray:
-    "`n` clip lengths (frames) drawn from the true distribution of the 8882 clips (needs the shared data)."
-    from emorec_nb.batches import true_lengths
-    shared = shared or shared_data(required=True)
-    L = true_lengths(shared)["frames"].to_numpy()
-    return np.random.default_rng(seed).choice(L, n, replace=n > len(L))
+def sample_lengths(n:int, shared:str|Path|None=None, seed:int=0, lengths=None) -> np.ndarray:
+    "`n` clip lengths (frames) drawn from `lengths`, by default the true distribution of the 8882 clips (needs the shared data)."
+    if lengths is None:
+        from emorec_nb.batches import true_lengths
+        lengths = true_lengths(shared or shared_data(required=True))["frames"].to_numpy()
+    return np.random.default_rng(seed).choice(lengths, n, replace=n > len(lengths))
 
 def make_feature_files(lengths, out:str|Path, dims:int=128, seed:int=0) -> list[Path]:
     "Random non-negative feature files with the given lengths (for timing; values do not matter)."
@@ -170,7 +170,6 @@ def bench_latency(clips, run:str|Path|None=None, reps:int=3) -> dict:
     from emorec_nb.predict import Predictor
     from emorec_nb.encoder import Extractor, DEFAULT_CONFIG
     from emorec_nb.models import build_bilstm, save_h5
-    from emorec_nb.frontend import SR
     import soundfile as sf
     with tempfile.TemporaryDirectory() as d:
         if run is None:
@@ -260,7 +259,7 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=10
     with tempfile.TemporaryDirectory() as d:
         if sh is not None:
             L_all = true_lengths(sh)["frames"].to_numpy()
-            L = sample_lengths(64 if tiny else train_clips, sh)
+            L = sample_lengths(64 if tiny else train_clips, lengths=L_all)   # the true lengths are read once
             audio = sh/"ravdess16k"
         else:
             from emorec_nb.demo_corpus import make_demo_corpus
@@ -268,7 +267,7 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=10
             audio = make_demo_corpus(Path(d)/"demo", "tiny")/"cremad"
             L_all = seconds_to_frames(build_index(audio)["duration"]); L = np.random.default_rng(0).choice(L_all, 64 if tiny else train_clips)
         if "efficiency" in only: res["efficiency"] = efficiency_table(L_all)
-        paths = make_feature_files(L, Path(d)/"feats")
+        if {"training", "pipeline", "memory"} & set(only): paths = make_feature_files(L, Path(d)/"feats")
         if "training" in only: res["training"] = bench_training(paths, L, reps=res["reps"], warmup_epochs=1 if tiny else 2)
         if "pipeline" in only: res["pipeline"] = bench_pipeline(paths, L, reps=res["reps"])
         if "extraction" in only: res["extraction"] = bench_extraction(audio, extractor, limit=16 if tiny else None)
