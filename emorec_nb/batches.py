@@ -13,7 +13,7 @@ from .corpora import npy_shape
 
 # %% auto #0
 __all__ = ['PAD_VALUE', 'FRAME_RATE', 'STRATEGIES', 'seconds_to_frames', 'plan_batches', 'padding_efficiency', 'true_lengths',
-           'efficiency_table', 'pad_batch', 'mask_from_lengths', 'PaddedBatches']
+           'efficiency_table', 'pad_batch', 'mask_from_lengths', 'PaddedBatches', 'BatchStream']
 
 # %% ../nbs/03_batches.ipynb #156fe439
 PAD_VALUE = -1000.0
@@ -125,10 +125,14 @@ class PaddedBatches(keras.utils.PyDataset):
         "From a feature index (`corpora.build_index` + `apply_policy`): paths, labels `y` and frame counts."
         return cls(df["path"].tolist(), df["y"].to_numpy() if "y" in df else None, lengths=df["n_frames"].to_numpy(), **kwargs)
 
+    def plan_for(self, epoch:int) -> list[np.ndarray]:
+        "The batches of epoch `epoch`: drawn from (seed, epoch) alone, so any epoch's plan can be made again."
+        rng = np.random.default_rng([self.seed, epoch])
+        return _peek_safe(plan_batches(self.lengths, self.batch_size, self.strategy, rng, self.shuffle, self.chunk_batches),
+                          self.lengths)
+
     def _make_plan(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        plan = plan_batches(self.lengths, self.batch_size, self.strategy, rng, self.shuffle, self.chunk_batches)
-        self.plan = _peek_safe(plan, self.lengths)
+        self.plan = self.plan_for(self.epoch)
         self.pad_to = int(self.lengths.max()) if self.strategy == "global" else None
 
     def __len__(self): return len(self.plan)
@@ -160,9 +164,37 @@ class PaddedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i:int):
         if i >= len(self.plan): raise IndexError(i)
-        idx = self.plan[i]
+        return self.batch(self.plan[i])
+
+    def stream(self) -> "BatchStream":
+        "This dataset's epochs one after another, as one endless dataset: train with `fit(ds.stream(), steps_per_epoch=len(ds))`."
+        return BatchStream(self)
+
+    def batch(self, idx):
+        "The batch of samples `idx`: `(x,)`, `(x, y)` or `(x, y, sample_weight)`."
         x, _ = pad_batch([self.load(j) for j in idx], self.pad_to)
         if self.labels is None: return (x,)
         y = self.labels[idx]
         if self.class_weight: return x, y, np.array([self.class_weight[int(k)] for k in y], dtype="float32")
         return x, y
+
+class BatchStream(keras.utils.PyDataset):
+    "The batches of `ds`, epoch after epoch (from `ds.epoch` on), as one endless `PyDataset`: batch `i` is batch `i % len(ds)` of epoch `i // len(ds)`."
+    def __init__(self, ds:PaddedBatches):
+        super().__init__(workers=ds.workers, use_multiprocessing=ds.use_multiprocessing, max_queue_size=ds.max_queue_size)
+        self.ds, self.steps, self.start, self._plans = ds, len(ds), ds.epoch, {}
+
+    @property
+    def num_batches(self): return None                 # endless: Keras keeps one data iterator for the whole of `fit`
+
+    def plan(self, epoch:int) -> list[np.ndarray]:
+        if not self.ds.shuffle: return self.ds.plan
+        if epoch not in self._plans:                     # a few recent epochs: the reader runs a little ahead
+            self._plans = {e: p for e, p in self._plans.items() if e >= epoch - 2}
+            self._plans[epoch] = self.ds.plan_for(epoch)
+        return self._plans[epoch]
+
+    def __getitem__(self, i:int):
+        epoch, b = divmod(int(i), self.steps)
+        return self.ds.batch(self.plan(self.start + epoch)[b])
+
