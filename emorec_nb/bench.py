@@ -105,41 +105,68 @@ class _EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.times.append((time.perf_counter() - self._t[0], time.process_time() - self._t[1]))
 
+def _paired(base, vals) -> tuple[float, float, float]:
+    "Median, minimum and maximum of the paired ratios base[i]/vals[i]."
+    r = np.asarray(base)/np.asarray(vals)
+    return round(float(np.median(r)), 2), round(float(r.min()), 2), round(float(r.max()), 2)
+
+def _timed_step(model, batch) -> tuple[float, float]:
+    "Wall and process-CPU seconds of one training step (`train_on_batch` returns numbers, so the step has finished)."
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.train_on_batch(*batch)
+    return time.perf_counter() - t0, time.process_time() - c0
+
 def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("global", "shuffled", "bucket"),
-                   batch_size:int=32, reps:int=5, n_classes:int=8, seed:int=0, warmup_epochs:int=2) -> pd.DataFrame:
-    "Epoch time of each model under each batching strategy, alternating runs; speed-ups as medians of paired ratios to 'global'."
+                   batch_size:int=32, reps:int=5, n_classes:int=8, seed:int=0, warmup_epochs:int=2,
+                   fit_reps:int|None=3) -> pd.DataFrame:
+    "Epoch time of each model under each batching strategy, steps interleaved; speed-ups as medians of paired ratios to 'global'."
     from emorec_nb.batches import PaddedBatches
     from emorec_nb.models import build_bilstm, build_pooling
     y = np.random.default_rng(seed).integers(0, n_classes, len(paths))
     dims = int(np.load(paths[0], mmap_mode="r").shape[1])
+    fit_reps = reps if fit_reps is None else min(fit_reps, reps)
     rows = []
     for kind in kinds:
         build = {"bilstm": build_bilstm, "pooling": build_pooling}[kind]
-        keras.utils.set_random_seed(seed)
         models, data = {}, {}
         for s in strategies:
+            keras.utils.set_random_seed(seed)                         # the same initial weights for every strategy
             m = build(dims, n_classes)
             m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
             data[s] = PaddedBatches(paths, y, batch_size=batch_size, strategy=s, seed=seed, lengths=lengths, cache=True)
-            m.fit(data[s], epochs=warmup_epochs, verbose=0)          # warm-up: graph tracing, kernel caches, feature cache
-            models[s] = m
+            m.fit(data[s].stream(), steps_per_epoch=len(data[s]), shuffle=False, epochs=warmup_epochs, verbose=0)   # warm-up:
+            for i in range(len(data[s])): m.train_on_batch(*data[s][i])   # tracing (both paths), kernel and feature caches
+            data[s].on_epoch_end(); models[s] = m
         wall, cpu = ({s: [] for s in strategies} for _ in range(2))
-        for r in range(reps):                                         # alternate, in ABBA order: a slow spell or a
-            for s in (strategies if r % 2 == 0 else strategies[::-1]):   # drift hits every strategy alike
-                t = _EpochTimer(); models[s].fit(data[s], epochs=2, verbose=0, callbacks=[t])
-                wall[s].append(t.times[-1][0]); cpu[s].append(t.times[-1][1])   # the second epoch: steady state
+        for r in range(-1, reps):                                     # one epoch per strategy, their steps interleaved:
+            epoch = {s: [data[s][i] for i in range(len(data[s]))] for s in strategies}   # a slow spell of the machine
+            tw, tc = dict.fromkeys(strategies, 0.0), dict.fromkeys(strategies, 0.0)     # hits every strategy alike
+            for i in range(max(map(len, epoch.values()))):
+                for s in (strategies if (r + i) % 2 == 0 else strategies[::-1]):
+                    if i < len(epoch[s]):
+                        w, c = _timed_step(models[s], epoch[s][i]); tw[s] += w; tc[s] += c
+            for s in strategies:
+                data[s].on_epoch_end()
+                if r >= 0: wall[s].append(tw[s]); cpu[s].append(tc[s])   # r = -1: a first interleaved epoch, untimed
+        fit = {s: [] for s in strategies}
+        for r in range(fit_reps):                                     # cross-check through Keras's own loop: whole
+            for s in (strategies if r % 2 == 0 else strategies[::-1]):   # epochs of `fit`, in ABBA order
+                t = _EpochTimer()
+                models[s].fit(data[s].stream(), steps_per_epoch=len(data[s]), shuffle=False, epochs=2, verbose=0, callbacks=[t])
+                fit[s].append(t.times[-1][0])                         # the second epoch: `fit`'s own set-up excluded
         g = strategies[0]
         kernel = lstm_kernel(models[g], data[g][0][0]) if kind == "bilstm" else None
         for s in strategies:
-            ratio = np.array(wall[g])/np.array(wall[s])               # paired: runs next to each other in time
+            sp, lo, hi = _paired(wall[g], wall[s])
+            fsp, flo, fhi = _paired(fit[g], fit[s]) if fit_reps else (None,)*3
             rows.append(dict(model=kind, strategy=s, epoch_s=round(float(np.median(wall[s])), 3),
-                             speedup_vs_global=round(float(np.median(ratio)), 2),
-                             speedup_min=round(float(ratio.min()), 2), speedup_max=round(float(ratio.max()), 2),
-                             cpu_s=round(float(np.median(cpu[s])), 3),
-                             cpu_speedup=round(float(np.median(np.array(cpu[g])/np.array(cpu[s]))), 2),
-                             efficiency=round(data[s].efficiency(), 3), clips=len(paths), reps=reps,
+                             speedup_vs_global=sp, speedup_min=lo, speedup_max=hi,
+                             cpu_s=round(float(np.median(cpu[s])), 3), cpu_speedup=_paired(cpu[g], cpu[s])[0],
+                             fit_epoch_s=round(float(np.median(fit[s])), 3) if fit_reps else None,
+                             fit_speedup=fsp, fit_speedup_min=flo, fit_speedup_max=fhi,
+                             efficiency=round(data[s].efficiency(), 3), clips=len(paths), batch_size=batch_size, reps=reps, fit_reps=fit_reps,
                              wall_runs_s=[round(v, 3) for v in wall[s]], cpu_runs_s=[round(v, 3) for v in cpu[s]],
-                             backend=keras.backend.backend(), lstm_kernel=kernel))
+                             fit_runs_s=[round(v, 3) for v in fit[s]], backend=keras.backend.backend(), jit_compile=bool(models[s].jit_compile), lstm_kernel=kernel))
     return pd.DataFrame(rows)
 
 # %% ../nbs/30_bench.ipynb #869589c7
@@ -156,10 +183,11 @@ def bench_pipeline(paths, lengths, batch_size:int=32, reps:int=3, seed:int=0) ->
         gen.append(time.perf_counter() - t0); ds.on_epoch_end()
     m = build_bilstm(int(np.load(paths[0], mmap_mode="r").shape[1]), 8)
     m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    m.fit(ds, epochs=1, verbose=0)
+    fit = lambda: m.fit(ds.stream(), steps_per_epoch=len(ds), shuffle=False, epochs=1, verbose=0)   # as the trainer does
+    fit()
     ep = []
     for r in range(reps):
-        t0 = time.perf_counter(); m.fit(ds, epochs=1, verbose=0); ep.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); fit(); ep.append(time.perf_counter() - t0)
     g, e = float(np.median(gen)), float(np.median(ep))
     return dict(benchmark="pipeline overhead", batches=len(ds), generator_ms_per_batch=round(1000*g/len(ds), 2),
                 step_ms_per_batch=round(1000*e/len(ds), 2), overhead_pct=round(100*g/e, 2), goal="overhead_pct < 5")
@@ -196,7 +224,7 @@ paths = json.loads(Path(sys.argv[1]).read_text()); cache = sys.argv[2] == "1"
 lengths = [int(np.load(p, mmap_mode="r").shape[0]) for p in paths]
 ds = PaddedBatches(paths, np.zeros(len(paths), int), batch_size=32, lengths=lengths, cache=cache)
 m = build_pooling(int(np.load(paths[0], mmap_mode="r").shape[1]), 8); m.compile("adam", "sparse_categorical_crossentropy")
-m.fit(ds, epochs=1, verbose=0)
+m.fit(ds.stream(), steps_per_epoch=len(ds), shuffle=False, epochs=1, verbose=0)
 import gc, os; gc.collect()
 rss = int(open("/proc/self/statm").read().split()[1])*os.sysconf("SC_PAGE_SIZE")/2**20
 print(json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, end_mib=rss)))
@@ -278,16 +306,24 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=10
     return res
 
 def _training_md(t:pd.DataFrame) -> list[str]:
-    v = t.assign(lstm_kernel=t.lstm_kernel.fillna("—"), range=[f"{a:.2f}–{b:.2f}" for a, b in zip(t.speedup_min, t.speedup_max)])
-    v = v[["model", "strategy", "epoch_s", "speedup_vs_global", "range", "cpu_s", "cpu_speedup", "efficiency", "backend", "lstm_kernel"]]
+    rng = lambda a, b: "—" if pd.isna(a) else f"{a:.2f}–{b:.2f}"
+    v = t.assign(lstm_kernel=t.lstm_kernel.fillna("—"), range=[rng(a, b) for a, b in zip(t.speedup_min, t.speedup_max)],
+                 fit_range=[rng(a, b) for a, b in zip(t.fit_speedup_min, t.fit_speedup_max)],
+                 fit_epoch_s=t.fit_epoch_s.astype(object).where(t.fit_epoch_s.notna(), "—"),
+                 fit_speedup=t.fit_speedup.astype(object).where(t.fit_speedup.notna(), "—"))
+    v = v[["model", "strategy", "epoch_s", "speedup_vs_global", "range", "cpu_s", "cpu_speedup", "fit_epoch_s",
+           "fit_speedup", "fit_range", "efficiency", "backend", "lstm_kernel"]]
     b = t.query("model == 'bilstm' and strategy == 'bucket'")
     got = (f"measured: {b.speedup_vs_global.iloc[0]:.2f}×, {b.speedup_min.iloc[0]:.2f}–{b.speedup_max.iloc[0]:.2f}× "
-           f"over the {int(t.reps.iloc[0])} pairs; by CPU time {b.cpu_speedup.iloc[0]:.2f}×") if len(b) else "not measured"
-    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips drawn from the true length distribution, batch size 32, "
-            f"{int(t.reps.iloc[0])} alternating runs, steady state)", "",
-            "`epoch_s`, `cpu_s`: median wall and process-CPU seconds of an epoch. `speedup_vs_global`: median of the "
-            "paired ratios (each run against the global-padding run next to it in time), `range` their minimum and "
-            "maximum. `lstm_kernel`: the LSTM kernel Keras ran (`cudnn` only on a GPU).", "",
+           f"over the {int(t.reps.iloc[0])} epochs; by CPU time {b.cpu_speedup.iloc[0]:.2f}×"
+           + (f"; through `fit` {b.fit_speedup.iloc[0]:.2f}×" if pd.notna(b.fit_speedup.iloc[0]) else "")) if len(b) else "not measured"
+    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips drawn from the true length distribution, batch size {int(t.batch_size.iloc[0])}, "
+            f"{int(t.reps.iloc[0])} epochs per strategy with their steps interleaved, steady state)", "",
+            "`epoch_s`, `cpu_s`: median wall and process-CPU seconds of an epoch's training steps, the strategies' steps "
+            "taking turns so that a slow spell of the machine hits them alike. `speedup_vs_global`: median of the paired "
+            "ratios (each epoch against the global-padding epoch run beside it), `range` their minimum and maximum. "
+            f"`fit_*`: the cross-check through Keras's `fit`, whole epochs in ABBA order ({int(t.fit_reps.iloc[0])} per "
+            "strategy), exposed to the machine's spells. `lstm_kernel`: the LSTM kernel Keras ran (`cudnn` only on a GPU).", "",
             markdown_table(v), "", f"Goal: the BiLSTM ≥ 1.8× faster with bucketing than with global padding ({got}).", ""]
 
 def report_markdown(res:dict) -> str:
