@@ -167,8 +167,12 @@ class PaddedBatches(keras.utils.PyDataset):
         return self.batch(self.plan[i])
 
     def stream(self) -> "BatchStream":
-        "This dataset's epochs one after another, as one endless dataset: train with `fit(ds.stream(), steps_per_epoch=len(ds))`."
+        "This dataset's epochs one after another, as one endless dataset (see `fit_args`)."
         return BatchStream(self)
+
+    def fit_args(self) -> dict:
+        "How to train on this dataset: `model.fit(**ds.fit_args(), epochs=...)` (the stream, its epoch length, no reshuffling by Keras)."
+        return dict(x=self.stream(), steps_per_epoch=len(self), shuffle=False)
 
     def batch(self, idx):
         "The batch of samples `idx`: `(x,)`, `(x, y)` or `(x, y, sample_weight)`."

@@ -99,11 +99,10 @@ def lstm_kernel(model, x) -> str|None:
     return {frozenset({"cudnn"}): "cudnn", frozenset({"cudnn", "generic"}): "mixed"}.get(frozenset(used), "generic")
 
 class _EpochTimer(keras.callbacks.Callback):
-    "Wall and process-CPU seconds of every epoch."
+    "Wall seconds of every epoch."
     def on_train_begin(self, logs=None): self.times = []
-    def on_epoch_begin(self, epoch, logs=None): self._t = (time.perf_counter(), time.process_time())
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append((time.perf_counter() - self._t[0], time.process_time() - self._t[1]))
+    def on_epoch_begin(self, epoch, logs=None): self._t = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None): self.times.append(time.perf_counter() - self._t)
 
 def _paired(base, vals) -> tuple[float, float, float]:
     "Median, minimum and maximum of the paired ratios base[i]/vals[i]."
@@ -134,17 +133,17 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
             m = build(dims, n_classes)
             m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
             data[s] = PaddedBatches(paths, y, batch_size=batch_size, strategy=s, seed=seed, lengths=lengths, cache=True)
-            m.fit(data[s].stream(), steps_per_epoch=len(data[s]), shuffle=False, epochs=warmup_epochs, verbose=0)   # warm-up:
+            m.fit(**data[s].fit_args(), epochs=warmup_epochs, verbose=0)   # warm-up:
             for i in range(len(data[s])): m.train_on_batch(*data[s][i])   # tracing (both paths), kernel and feature caches
             data[s].on_epoch_end(); models[s] = m
+        g = strategies[0]
         wall, cpu = ({s: [] for s in strategies} for _ in range(2))
         for r in range(-1, reps):                                     # one epoch per strategy, their steps interleaved:
             epoch = {s: [data[s][i] for i in range(len(data[s]))] for s in strategies}   # a slow spell of the machine
             tw, tc = dict.fromkeys(strategies, 0.0), dict.fromkeys(strategies, 0.0)     # hits every strategy alike
-            for i in range(max(map(len, epoch.values()))):
+            for i in range(len(data[g])):                             # every strategy cuts the clips into as many batches
                 for s in (strategies if (r + i) % 2 == 0 else strategies[::-1]):
-                    if i < len(epoch[s]):
-                        w, c = _timed_step(models[s], epoch[s][i]); tw[s] += w; tc[s] += c
+                    w, c = _timed_step(models[s], epoch[s][i]); tw[s] += w; tc[s] += c
             for s in strategies:
                 data[s].on_epoch_end()
                 if r >= 0: wall[s].append(tw[s]); cpu[s].append(tc[s])   # r = -1: a first interleaved epoch, untimed
@@ -152,9 +151,8 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
         for r in range(fit_reps):                                     # cross-check through Keras's own loop: whole
             for s in (strategies if r % 2 == 0 else strategies[::-1]):   # epochs of `fit`, in ABBA order
                 t = _EpochTimer()
-                models[s].fit(data[s].stream(), steps_per_epoch=len(data[s]), shuffle=False, epochs=2, verbose=0, callbacks=[t])
-                fit[s].append(t.times[-1][0])                         # the second epoch: `fit`'s own set-up excluded
-        g = strategies[0]
+                models[s].fit(**data[s].fit_args(), epochs=2, verbose=0, callbacks=[t])
+                fit[s].append(t.times[-1])                            # the second epoch: `fit`'s own set-up excluded
         kernel = lstm_kernel(models[g], data[g][0][0]) if kind == "bilstm" else None
         for s in strategies:
             sp, lo, hi = _paired(wall[g], wall[s])
@@ -183,7 +181,7 @@ def bench_pipeline(paths, lengths, batch_size:int=32, reps:int=3, seed:int=0) ->
         gen.append(time.perf_counter() - t0); ds.on_epoch_end()
     m = build_bilstm(int(np.load(paths[0], mmap_mode="r").shape[1]), 8)
     m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    fit = lambda: m.fit(ds.stream(), steps_per_epoch=len(ds), shuffle=False, epochs=1, verbose=0)   # as the trainer does
+    fit = lambda: m.fit(**ds.fit_args(), epochs=1, verbose=0)   # as the trainer does
     fit()
     ep = []
     for r in range(reps):
@@ -224,7 +222,7 @@ paths = json.loads(Path(sys.argv[1]).read_text()); cache = sys.argv[2] == "1"
 lengths = [int(np.load(p, mmap_mode="r").shape[0]) for p in paths]
 ds = PaddedBatches(paths, np.zeros(len(paths), int), batch_size=32, lengths=lengths, cache=cache)
 m = build_pooling(int(np.load(paths[0], mmap_mode="r").shape[1]), 8); m.compile("adam", "sparse_categorical_crossentropy")
-m.fit(ds.stream(), steps_per_epoch=len(ds), shuffle=False, epochs=1, verbose=0)
+m.fit(**ds.fit_args(), epochs=1, verbose=0)
 import gc, os; gc.collect()
 rss = int(open("/proc/self/statm").read().split()[1])*os.sysconf("SC_PAGE_SIZE")/2**20
 print(json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, end_mib=rss)))

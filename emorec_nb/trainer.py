@@ -115,8 +115,8 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5),
            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"]),
            keras.callbacks.CSVLogger(str(hist), append=True)]
-    model.fit(train_ds.stream(), steps_per_epoch=len(train_ds), shuffle=False,   # one data iterator for the run (batches)
-              validation_data=val_ds, epochs=p["epochs"], callbacks=cbs, verbose=p.get("verbose", 2))
+    model.fit(**train_ds.fit_args(), validation_data=val_ds,   # one data iterator for the run (see batches)
+              epochs=p["epochs"], callbacks=cbs, verbose=p.get("verbose", 2))
     if best_w.exists(): model.load_weights(str(best_w))
     model.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     save_h5(model, run_dir/MODEL_FILES[kind], classes=list(classes), policy=p["policy"], kind=kind)
