@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_batches.ipynb #b733e78f
 from __future__ import annotations
-import math
+import functools, io, math
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError
@@ -104,6 +104,12 @@ def _peek_safe(plan, lengths):
             if other is not None: plan[1], plan[other] = plan[other], plan[1]
     return plan
 
+@functools.lru_cache(maxsize=1024)
+def _f32_header(n:int, dims:int) -> bytes:
+    "The bytes `np.save` writes before a little-endian float32 array of shape (n, dims) in C order."
+    b = io.BytesIO(); np.lib.format.write_array_header_1_0(b, dict(descr="<f4", fortran_order=False, shape=(n, dims)))
+    return b.getvalue()
+
 class PaddedBatches(keras.utils.PyDataset):
     "Batches of per-clip `.npy` features, padded to each batch's longest clip with `PAD_VALUE`."
     def __init__(self, paths, labels=None, batch_size:int=32, strategy:str="bucket", shuffle:bool=True, seed:int=0,
@@ -151,12 +157,19 @@ class PaddedBatches(keras.utils.PyDataset):
     def load(self, j:int) -> np.ndarray:
         "Features of sample `j`, checked: (frames, dims) as indexed, finite, no frame equal to the padding."
         if self._cache is not None and j in self._cache: return self._cache[j]
-        p = self.paths[j]
-        try: a = np.load(p, mmap_mode="r")
-        except Exception as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
-        if a.ndim != 2 or a.shape != (self.lengths[j], self.dims):
-            raise EmorecDataError(f"{p}: features have shape {a.shape}, expected ({self.lengths[j]}, {self.dims})")
-        a = np.asarray(a, dtype="float32")
+        p, n = self.paths[j], int(self.lengths[j])
+        try:
+            with open(p, "rb") as f: raw = f.read()
+        except OSError as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
+        h = _f32_header(n, self.dims)
+        if raw.startswith(h) and len(raw) == len(h) + 4*n*self.dims:     # float32, C order, the indexed shape
+            a = np.frombuffer(raw, "<f4", offset=len(h)).reshape(n, self.dims)
+        else:                                                           # anything else: numpy reads it or says why not
+            try: a = np.load(io.BytesIO(raw))
+            except Exception as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
+            if a.ndim != 2 or a.shape != (n, self.dims):
+                raise EmorecDataError(f"{p}: features have shape {a.shape}, expected ({n}, {self.dims})")
+            a = np.asarray(a, dtype="float32")
         if not np.isfinite(a).all(): raise EmorecDataError(f"{p}: features hold NaN or infinite values")
         if (a == PAD_VALUE).all(axis=1).any(): raise EmorecDataError(f"{p}: a frame equals the padding value {PAD_VALUE}")
         if self._cache is not None: self._cache[j] = a
