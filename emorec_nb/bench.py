@@ -34,17 +34,18 @@ def machine_info() -> dict:
 
 _THREADS = None   # the CPU threads the backend was pinned to (None: its default, every core)
 
-def pin_threads(n:int) -> None:
-    "Pin the Keras backend to `n` CPU threads (call before any computation). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
+def pin_threads(n:int, inter:int|None=None) -> None:
+    "Pin the Keras backend to `n` CPU threads per operation and `inter` (default `n`) operations at once (call before any computation). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
     global _THREADS
+    inter = n if inter is None else inter
     b = keras.backend.backend()
     if b == "tensorflow":
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(n); tf.config.threading.set_inter_op_parallelism_threads(n)
+        tf.config.threading.set_intra_op_parallelism_threads(n); tf.config.threading.set_inter_op_parallelism_threads(inter)
     elif b == "torch":
-        import torch; torch.set_num_threads(n)
+        import torch; torch.set_num_threads(n); torch.set_num_interop_threads(inter)
     else: raise ValueError(f"cannot pin threads for the {b} backend from Python; set XLA_FLAGS before starting instead")
-    _THREADS = n
+    _THREADS = n if inter == n else f"{n} per operation, {inter} operations at once"
 
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured markdown table (no extra dependency)."
@@ -69,11 +70,12 @@ def bench_extraction(audio_dir:str|Path, extractor=None, workers:int|None=None, 
 
 # %% ../nbs/30_bench.ipynb #f7e0447c
 def sample_lengths(n:int, shared:str|Path|None=None, seed:int=0, lengths=None) -> np.ndarray:
-    "`n` clip lengths (frames) drawn from `lengths`, by default the true distribution of the 8882 clips (needs the shared data)."
+    "`n` clip lengths (frames) in the shape of `lengths` (by default the true lengths of the 8882 clips, from the shared data): its `n` evenly spaced quantiles, the shortest and the longest clip included, in random order."
     if lengths is None:
         from emorec_nb.batches import true_lengths
         lengths = true_lengths(shared or shared_data(required=True))["frames"].to_numpy()
-    return np.random.default_rng(seed).choice(lengths, n, replace=n > len(lengths))
+    s = np.sort(np.asarray(lengths))
+    return np.random.default_rng(seed).permutation(s[np.round(np.linspace(0, len(s) - 1, n)).astype(int)])
 
 def make_feature_files(lengths, out:str|Path, dims:int=128, seed:int=0) -> list[Path]:
     "Random non-negative feature files with the given lengths (for timing; values do not matter)."
@@ -229,7 +231,7 @@ print(json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 def bench_memory(paths) -> dict:
-    "Peak RSS of one training epoch with memory-mapped (lazy) features and with the in-memory cache."
+    "Peak RSS of one training epoch with lazily read features and with the in-memory cache."
     import subprocess
     with tempfile.TemporaryDirectory() as d:
         lst = Path(d)/"paths.json"; lst.write_text(json.dumps([str(p) for p in paths]))
@@ -274,7 +276,7 @@ def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     fig = bench_figure(eff, tr)
     if fig is not None: fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
 
-def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1000, reps:int=5, only=SECTIONS) -> dict:
+def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1600, reps:int=5, only=SECTIONS) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."
     from emorec_nb.batches import true_lengths, efficiency_table
     from emorec_nb.corpora import build_index
@@ -291,7 +293,7 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=10
             from emorec_nb.demo_corpus import make_demo_corpus
             from emorec_nb.batches import seconds_to_frames
             audio = make_demo_corpus(Path(d)/"demo", "tiny")/"cremad"
-            L_all = seconds_to_frames(build_index(audio)["duration"]); L = np.random.default_rng(0).choice(L_all, 64 if tiny else train_clips)
+            L_all = seconds_to_frames(build_index(audio)["duration"]); L = sample_lengths(64 if tiny else train_clips, lengths=L_all)
         if "efficiency" in only: res["efficiency"] = efficiency_table(L_all)
         if {"training", "pipeline", "memory"} & set(only): paths = make_feature_files(L, Path(d)/"feats")
         if "training" in only: res["training"] = bench_training(paths, L, reps=res["reps"], warmup_epochs=1 if tiny else 2)
@@ -315,7 +317,7 @@ def _training_md(t:pd.DataFrame) -> list[str]:
     got = (f"measured: {b.speedup_vs_global.iloc[0]:.2f}×, {b.speedup_min.iloc[0]:.2f}–{b.speedup_max.iloc[0]:.2f}× "
            f"over the {int(t.reps.iloc[0])} epochs; by CPU time {b.cpu_speedup.iloc[0]:.2f}×"
            + (f"; through `fit` {b.fit_speedup.iloc[0]:.2f}×" if pd.notna(b.fit_speedup.iloc[0]) else "")) if len(b) else "not measured"
-    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips drawn from the true length distribution, batch size {int(t.batch_size.iloc[0])}, "
+    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips, their lengths the evenly spaced quantiles of all clips' lengths, batch size {int(t.batch_size.iloc[0])}, "
             f"{int(t.reps.iloc[0])} epochs per strategy with their steps interleaved, steady state)", "",
             "`epoch_s`, `cpu_s`: median wall and process-CPU seconds of an epoch's training steps, the strategies' steps "
             "taking turns so that a slow spell of the machine hits them alike. `speedup_vs_global`: median of the paired "
@@ -329,7 +331,7 @@ def report_markdown(res:dict) -> str:
     m = res["machine"]
     lines = [f"# Benchmarks", "", f"Measured {time.strftime('%Y-%m-%d')} on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
              f"Python {m['python']}, Keras {m['keras']} ({m['backend']} backend){', GPU: ' + m['gpu'] if m.get('gpu') else ', no GPU'}"
-             + ("" if m.get("threads") is None else f"; pinned to {m['threads']} CPU thread(s)") + "."
+             + ("" if m.get("threads") is None else f"; CPU threads pinned: {m['threads']}") + "."
              + (" **Tiny mode: these figures only show that the benchmarks run.**" if res["tiny"] else ""),
              "" if res["shared_data"] else "\n*The shared reference data was not found: the demo corpus stood in for the real lengths and clips.*", ""]
     if "efficiency" in res:
@@ -338,7 +340,7 @@ def report_markdown(res:dict) -> str:
     if "training" in res: lines += _training_md(res["training"])
     for key, title in (("pipeline", "3. Data-pipeline overhead"), ("extraction", "4. Feature extraction"),
                        ("latency", "5. Single-clip prediction latency (audio file → emotion)"),
-                       ("memory", "6. Memory of a training epoch: memory-mapped (lazy) vs in-memory features")):
+                       ("memory", "6. Memory of a training epoch: features read per batch (lazy) vs in memory")):
         if key in res: lines += [f"## {title}", "", markdown_table(pd.DataFrame([res[key]])), ""]
     return "\n".join(lines)
 
@@ -349,17 +351,21 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
     ap.add_argument("--extractor", default=None, help="a saved extractor (speed does not depend on the weights)")
     ap.add_argument("--run", default=None, help="a training run for the latency benchmark (default: untrained networks)")
-    ap.add_argument("--clips", type=int, default=1000, help="clips in the training-time benchmark")
+    ap.add_argument("--clips", type=int, default=1600, help="clips in the training-time benchmark (default: one bucketing chunk, 50 batches of 32)")
     ap.add_argument("--reps", type=int, default=5, help="alternating repetitions of the timed benchmarks")
     ap.add_argument("--out", default=None, help="results directory (default: bench/bench_TIMESTAMP, never reused)")
     ap.add_argument("--publish", action="store_true", help="also write BENCHMARKS.md at the repository root (all sections only)")
-    ap.add_argument("--threads", type=int, default=None, help="pin the backend to this many CPU threads (default: all cores)")
+    ap.add_argument("--threads", default=None, metavar="N[,INTER]", help="pin the backend to N CPU threads per operation and INTER (default N) operations at once (default: all cores)")
     a = ap.parse_args(argv)
     only = tuple(s.strip() for s in a.only.split(",") if s.strip())
     bad = set(only) - set(SECTIONS)
     if bad: ap.error(f"--only: unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
     if a.publish and (set(only) != set(SECTIONS) or a.tiny): ap.error("--publish needs every section and no --tiny")
-    if a.threads is not None: pin_threads(a.threads)
+    if a.threads is not None:
+        try: n = [int(v) for v in a.threads.split(",")]
+        except ValueError: n = []
+        if not 1 <= len(n) <= 2 or min(n) < 1: ap.error(f"--threads: expected N or N,INTER (positive integers), got {a.threads!r}")
+        pin_threads(*n)
     from emorec_nb.core import repo_root, new_run_dir, atomic_write_text
     res = run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
     out = Path(a.out) if a.out else new_run_dir(repo_root()/"bench", "bench")

@@ -7,15 +7,15 @@ from conftest import BIN, ROOT, run, need_tool
 def test_emorec_bench_tiny_writes_every_section(tmp_path):
     need_tool("espeak-ng")
     out = tmp_path/"bench"
-    r = run([str(BIN/"emorec-bench"), "--tiny", "--threads", "1", "--out", str(out)], cwd=ROOT, timeout=900)
+    r = run([str(BIN/"emorec-bench"), "--tiny", "--threads", "1,2", "--out", str(out)], cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     md = (out/"results.md").read_text()
     for s in ["## 1. Padding efficiency", "## 2. Training time per epoch", "## 3. Data-pipeline overhead",
               "## 4. Feature extraction", "## 5. Single-clip prediction latency", "## 6. Memory of a training epoch", "Tiny mode"]:
         assert s in md, s
-    assert "pinned to 1 CPU thread" in md
+    assert "CPU threads pinned: 1 per operation, 2 operations at once" in md
     res = json.loads((out/"results.json").read_text())
-    assert res["machine"]["threads"] == 1
+    assert res["machine"]["threads"] == "1 per operation, 2 operations at once"
     assert {r["strategy"] for r in res["training"]} == {"global", "shuffled", "bucket"}
     assert {r["lstm_kernel"] for r in res["training"] if r["model"] == "bilstm"} == {"generic"}   # no GPU in the tests
     assert res["latency"]["latency_ms_median"] > 0 and res["extraction"]["real_time_factor"] > 0
@@ -62,3 +62,6 @@ def test_bench_refuses_unknown_sections_and_partial_publish():
     assert r.returncode == 2 and "unknown section(s) speed" in r.stderr, r.stderr[-2000:]
     r = run([str(BIN/"emorec-bench"), "--only", "training", "--publish"], cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "--publish needs every section" in r.stderr, r.stderr[-2000:]
+    for bad in ("0", "1,2,3", "two"):
+        r = run([str(BIN/"emorec-bench"), "--only", "efficiency", "--threads", bad], cwd=ROOT, timeout=120)
+        assert r.returncode == 2 and f"--threads: expected N or N,INTER (positive integers), got '{bad}'" in r.stderr, r.stderr[-2000:]
