@@ -252,10 +252,10 @@ SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memo
 
 def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     "Padding efficiency by batch size and the epoch speed-ups with their range, side by side (a matplotlib figure)."
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure                 # no pyplot: library code never touches the kernel's backend
     panels = [p for p in (eff, tr) if p is not None]
     if not panels: return None
-    fig, ax = plt.subplots(1, len(panels), figsize=(5.5*len(panels), 3.5), squeeze=False); ax = list(ax[0])
+    fig = Figure(figsize=(5.5*len(panels), 3.5)); ax = list(fig.subplots(1, len(panels), squeeze=False)[0])
     if eff is not None:
         a = ax.pop(0); eff.T.plot(marker="o", ax=a); a.axhline(0.97, ls=":", c="gray")
         a.set(xlabel="batch size", ylabel="real / computed frames", title="padding efficiency")
@@ -271,10 +271,8 @@ def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     fig.tight_layout(); return fig
 
 def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     fig = bench_figure(eff, tr)
-    if fig is not None: fig.savefig(out/"bench.png", dpi=110); plt.close(fig)
+    if fig is not None: fig.savefig(out/"bench.png", dpi=110)
 
 def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1600, reps:int=5, only=SECTIONS) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."

@@ -12,7 +12,7 @@ from .frontend import load_audio, log_mel, N_MELS, TIME_POOL
 import keras
 
 # %% auto #0
-__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load_extractor', 'train_extractor']
+__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load_extractor', 'log_mels', 'train_extractor']
 
 # %% ../nbs/06_encoder.ipynb #19704846
 DEFAULT_CONFIG = dict(n_mels=N_MELS, channels=[16, 32, 64, 64], dims=128, time_pool=TIME_POOL)
@@ -119,19 +119,21 @@ class _Crops(keras.utils.PyDataset):
                     w = self.rng.integers(0, 8); f0 = self.rng.integers(0, x.shape[2] - w + 1); x[k, :, f0:f0 + w] = 0
         return x, self.y[idx]
 
-def _log_mels(paths, workers=None):
+def log_mels(paths, workers=None) -> list[np.ndarray]:
+    "Log-mel spectrograms of the audio files `paths`, read and computed in threads."
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(workers) as ex: return list(ex.map(lambda p: log_mel(load_audio(p)), paths))
 
 def train_extractor(train:pd.DataFrame, out:str|Path, epochs:int=30, batch_size:int=32, lr:float=2e-3, seed:int=0,
-                    config:dict|None=None, split_name:str="", verbose:int=1) -> Extractor:
-    "Train the CNN on the clips of `train` (an audio index with `y`, the training split only) and save it to `out`."
+                    config:dict|None=None, split_name:str="", verbose:int=1, mels:list|None=None) -> Extractor:
+    "Train the CNN on the clips of `train` (an audio index with `y`, the training split only) and save it to `out`; `mels`: their log-mels, if already computed."
     if "split" in train and (train["split"] != "train").any():
         raise EmorecDataError("train_extractor was given validation clips: pass the training split only")
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     keras.utils.set_random_seed(seed)
     t0 = time.time()
-    mels = _log_mels(train["path"].tolist())
+    if mels is None: mels = log_mels(train["path"].tolist())
+    elif len(mels) != len(train): raise ValueError(f"{len(mels)} log-mels for {len(train)} clips")
     allm = np.concatenate(mels)
     cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()
     ex = Extractor(cfg)

@@ -14,7 +14,8 @@ from .frontend import load_audio, log_mel, expected_frames, SR
 from .demo_corpus import is_synthetic
 
 # %% auto #0
-__all__ = ['feature_path', 'extract_features', 'train_extractor_cli', 'extract_cli']
+__all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_cli',
+           'extract_cli']
 
 # %% ../nbs/07_extract.ipynb #86b9eb08
 def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:str="mirror") -> Path:
@@ -28,9 +29,11 @@ def _valid(p:Path, frames:int, dims:int) -> bool:
     try: return p.exists() and tuple(npy_shape(p)) == (frames, dims)
     except Exception: return False
 
-def _save_npy(p:Path, a:np.ndarray):
+def save_npy(p:Path, a:np.ndarray) -> Path:
+    "Write `a` to the `.npy` file `p` atomically (a killed write leaves a hidden `.part` file, never a truncated `.npy`)."
     with atomic_path(p, suffix=".part") as tmp:
         with open(tmp, "wb") as f: np.save(f, a)
+    return Path(p)
 
 def _clean_partials(out:Path) -> int:
     n = 0
@@ -88,7 +91,7 @@ def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mi
             for (p, t), secs, S, err in pool.map(prep, todo[c:c + chunk]):
                 if err: bad.append((p, err))
                 else:
-                    _save_npy(t, ex.from_log_mel(S).astype("float32")); audio_s += secs; done += 1
+                    save_npy(t, ex.from_log_mel(S).astype("float32")); audio_s += secs; done += 1
                 bar.update(1)
     bar.close()
     wall = time.time() - t0
@@ -103,6 +106,19 @@ def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mi
         if on_bad == "skip": warnings.warn(f"skipped {len(bad)} bad clips:\n" + "\n".join(f"  {p}: {w}" for p, w in bad))
         else: raise EmorecDataError(f"{len(bad)} bad clips (the other clips were extracted; on_bad='skip' to only warn):", bad)
     return stats
+
+# %% ../nbs/07_extract.ipynb #b2e0c002
+MIN_SPEAKER_CLIPS = 8          # fewer clips give too noisy a mean and std of the speaker's frames
+
+def speaker_normalise(feats:list[np.ndarray], speakers) -> list[np.ndarray]:
+    "Each clip's frames z-normalised with the mean and std over all frames of its speaker's clips."
+    speakers, out = np.asarray(speakers), [None]*len(feats)
+    for s in np.unique(speakers):
+        ix = np.flatnonzero(speakers == s)
+        allf = np.concatenate([feats[i] for i in ix]).astype("float64")
+        mu, sd = allf.mean(0), allf.std(0) + 1e-3
+        for i in ix: out[i] = ((feats[i] - mu)/sd).astype("float32")
+    return out
 
 # %% ../nbs/07_extract.ipynb #67ff21d4
 def train_extractor_cli(argv=None):

@@ -13,8 +13,8 @@ import keras
 from keras import ops, layers
 
 # %% auto #0
-__all__ = ['BUILDERS', 'MaskedPooling', 'build_bilstm', 'build_pooling', 'build_model', 'predict_in_order', 'save_h5',
-           'read_spec', 'load_model']
+__all__ = ['BUILDERS', 'MaskedPooling', 'FrameStandardize', 'build_bilstm', 'build_pooling', 'build_model', 'predict_in_order',
+           'set_frame_stats', 'save_h5', 'read_spec', 'load_model']
 
 # %% ../nbs/09_models.ipynb #7a8c41e5
 @keras.saving.register_keras_serializable(package="emorec_nb")
@@ -40,6 +40,20 @@ class MaskedPooling(layers.Layer):
     def compute_output_shape(self, s): return (s[0], s[-1]*(1 if self.mode == "mean" else 2))
     def get_config(self): return {**super().get_config(), "mode": self.mode}
 
+# %% ../nbs/09_models.ipynb #a1f0c002
+@keras.saving.register_keras_serializable(package="emorec_nb")
+class FrameStandardize(layers.Layer):
+    "`(x - mean)/std` per feature dimension, with fixed statistics (non-trainable weights) of the training frames."
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def build(self, shape):
+        self.mean = self.add_weight(shape=(shape[-1],), initializer="zeros", trainable=False, name="mean")
+        self.std = self.add_weight(shape=(shape[-1],), initializer="ones", trainable=False, name="std")
+
+    def call(self, x): return (x - self.mean)/self.std
+
 # %% ../nbs/09_models.ipynb #e9006758
 def _frame_dense(x, units, dropout, l2):
     reg = keras.regularizers.L2(l2) if l2 else None
@@ -48,13 +62,17 @@ def _frame_dense(x, units, dropout, l2):
         if dropout: x = layers.Dropout(dropout, name=f"frame_dropout{i}")(x)
     return x
 
-def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), head:int=64, dropout:float=0.3,
-                 l2:float=1e-4, input_dropout:float=0.1) -> keras.Model:
-    "Masking → per-frame dense → stacked bidirectional LSTMs → dense → softmax."
-    spec = dict(kind="bilstm", n_features=n_features, n_classes=n_classes, dense=list(dense), lstm=list(lstm), head=head,
-                dropout=dropout, l2=l2, input_dropout=input_dropout)
+def _input(n_features, standardize):
     inp = keras.Input((None, n_features), name="features")
     x = layers.Masking(PAD_VALUE, name="masking")(inp)
+    return inp, (FrameStandardize(name="standardize")(x) if standardize else x)
+
+def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), head:int=64, dropout:float=0.3,
+                 l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
+    "Masking → standardise → per-frame dense → stacked bidirectional LSTMs → dense → softmax."
+    spec = dict(kind="bilstm", n_features=n_features, n_classes=n_classes, dense=list(dense), lstm=list(lstm), head=head,
+                dropout=dropout, l2=l2, input_dropout=input_dropout, standardize=standardize)
+    inp, x = _input(n_features, standardize)
     if input_dropout: x = layers.Dropout(input_dropout, name="input_dropout")(x)
     x = _frame_dense(x, dense, dropout, l2)
     for i, u in enumerate(lstm):
@@ -67,12 +85,11 @@ def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), he
     return m
 
 def build_pooling(n_features:int, n_classes:int, dense=(256, 128), head:int=64, pooling:str="mean_std",
-                  dropout:float=0.3, l2:float=1e-4, input_dropout:float=0.1) -> keras.Model:
-    "Masking → per-frame dense → mask-aware pooling over time → dense → softmax."
+                  dropout:float=0.3, l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
+    "Masking → standardise → per-frame dense → mask-aware pooling over time → dense → softmax."
     spec = dict(kind="pooling", n_features=n_features, n_classes=n_classes, dense=list(dense), head=head, pooling=pooling,
-                dropout=dropout, l2=l2, input_dropout=input_dropout)
-    inp = keras.Input((None, n_features), name="features")
-    x = layers.Masking(PAD_VALUE, name="masking")(inp)
+                dropout=dropout, l2=l2, input_dropout=input_dropout, standardize=standardize)
+    inp, x = _input(n_features, standardize)
     if input_dropout: x = layers.Dropout(input_dropout, name="input_dropout")(x)
     x = _frame_dense(x, dense, dropout, l2)
     x = MaskedPooling(pooling, name="pooling")(x)
@@ -97,6 +114,17 @@ def predict_in_order(model, ds) -> np.ndarray:
     out[ds.order] = model.predict(ds, verbose=0)
     return out
 
+# %% ../nbs/09_models.ipynb #a1f0c004
+def set_frame_stats(model:keras.Model, ds) -> tuple[np.ndarray, np.ndarray]:
+    "Set `model`'s `FrameStandardize` statistics from every real frame of `ds` (a `PaddedBatches`); returns (mean, std)."
+    s, s2, n = 0.0, 0.0, 0
+    for j in range(len(ds.paths)):
+        a = ds.load(j).astype("float64"); s, s2, n = s + a.sum(0), s2 + (a*a).sum(0), n + len(a)
+    mean = s/n; std = np.sqrt(np.maximum(s2/n - mean**2, 0)) + 1e-3
+    if any(l.name == "standardize" for l in model.layers):
+        model.get_layer("standardize").set_weights([mean.astype("float32"), std.astype("float32")])
+    return mean, std
+
 # %% ../nbs/09_models.ipynb #653ab38d
 def save_h5(model:keras.Model, path:str|Path, **meta) -> Path:
     "Save `model` as `.h5` with its spec (and any `meta`, e.g. classes) so that `load_model` can rebuild it."
@@ -120,6 +148,7 @@ def load_model(path:str|Path) -> keras.Model:
     "Load a `.h5` model saved by `save_h5` (plain `keras.models.load_model` fails on `Masking`)."
     spec = read_spec(path)
     meta = spec.pop("meta", {})
+    spec.setdefault("standardize", False)           # files from before FrameStandardize existed
     model = build_model(spec)
     model.load_weights(str(path))
     model.meta = meta

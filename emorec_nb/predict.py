@@ -10,10 +10,11 @@ import numpy as np
 from .core import EmorecDataError
 from .encoder import load_extractor, inference_fn
 from .models import load_model
+from .extract import speaker_normalise, MIN_SPEAKER_CLIPS
 import keras
 
 # %% auto #0
-__all__ = ['Predictor', 'predict_cli']
+__all__ = ['Predictor', 'speaker_groups', 'predict_cli']
 
 # %% ../nbs/11_predict.ipynb #124a8703
 def _resolve(model:str|Path) -> tuple[Path, Path]:
@@ -31,7 +32,7 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
 
 class Predictor:
     "Audio clip → emotion probabilities, with a run's extractor and model."
-    def __init__(self, model:str|Path, extractor:str|Path|None=None):
+    def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False):
         self.h5, run = _resolve(model)
         self.model = load_model(self.h5)
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
@@ -45,7 +46,11 @@ class Predictor:
         self.extractor = load_extractor(extractor)
         if want and self.extractor.sha256() != want:
             raise EmorecDataError(f"{extractor}: this extractor's hash differs from the one that made the training features")
-        self._fn = None
+        trained_norm = any(m.get("speaker_norm") for m in params.get("feature_manifests", []))
+        if trained_norm != speaker_norm:
+            raise EmorecDataError(f"{run}: its models were trained on " + ("speaker-normalised features: use --speaker-norm"
+                                  if trained_norm else "features without speaker normalisation: leave out --speaker-norm"))
+        self.speaker_norm, self._fn = speaker_norm, None
 
     def _model_call(self, f):
         if self._fn is None: self._fn = inference_fn(self.model, f.shape[-1])
@@ -53,12 +58,33 @@ class Predictor:
 
     def probabilities(self, clip) -> np.ndarray:
         "Class probabilities of one clip (a path or 16 kHz mono samples)."
+        if self.speaker_norm: raise EmorecDataError("a speaker-normalised run predicts a speaker's clips together: use `speaker_group`")
         return self._model_call(self.extractor(clip))
 
-    def __call__(self, clip) -> dict:
-        p = self.probabilities(clip)
+    def _result(self, clip, p) -> dict:
         return dict(clip=str(clip) if isinstance(clip, (str, Path)) else "<samples>", emotion=self.classes[int(p.argmax())],
                     probabilities={c: round(float(v), 4) for c, v in zip(self.classes, p)})
+
+    def __call__(self, clip) -> dict: return self._result(clip, self.probabilities(clip))
+
+    def speaker_group(self, clips) -> list[dict]:
+        "Results for clips of *one* speaker, their features normalised with the group's statistics (`speaker_norm` runs)."
+        if len(clips) < MIN_SPEAKER_CLIPS:
+            raise EmorecDataError(f"{len(clips)} clips are too few to normalise a speaker (at least {MIN_SPEAKER_CLIPS})")
+        feats = speaker_normalise([self.extractor(c) for c in clips], [0]*len(clips))
+        return [self._result(c, self._model_call(f)) for c, f in zip(clips, feats)]
+
+# %% ../nbs/11_predict.ipynb #c3e0c001
+def speaker_groups(clips, speaker:str|None=None) -> dict:
+    "Clips grouped by speaker: the speaker in each RAVDESS/CREMA-D name, or all of them as `speaker`."
+    from emorec_nb.corpora import parse_name
+    if speaker: return {speaker: list(clips)}
+    groups = {}
+    for c in clips:
+        try: s = parse_name(c)["speaker"]
+        except ValueError as e: raise EmorecDataError(f"{c}: no speaker in the name ({e}); pass --speaker ID") from None
+        groups.setdefault(s, []).append(c)
+    return groups
 
 # %% ../nbs/11_predict.ipynb #a1ac0d7e
 def predict_cli(argv=None):
@@ -67,13 +93,27 @@ def predict_cli(argv=None):
     ap.add_argument("model", help="a run directory (its better model) or a .h5 file of one")
     ap.add_argument("clips", nargs="+"); ap.add_argument("--extractor", default=None, help="override the run's extractor")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--speaker-norm", action="store_true", help="normalise each speaker's clips with their own statistics "
+                    f"(runs trained on speaker-normalised features; at least {MIN_SPEAKER_CLIPS} clips per speaker)")
+    ap.add_argument("--speaker", default=None, help="with --speaker-norm: every clip is this speaker (default: from the file names)")
     a = ap.parse_args(argv)
-    try: pr = Predictor(a.model, a.extractor)
+    if a.speaker and not a.speaker_norm: ap.error("--speaker needs --speaker-norm")
+    try: pr = Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm)
     except EmorecDataError as e: sys.exit(f"error: {e}")
-    status = 0
-    for c in a.clips:
-        try: r = pr(c)
-        except EmorecDataError as e: print(f"error: {e}", file=sys.stderr); status = 1; continue
+    def show(c, r):
         if a.json: print(json.dumps(r))
         else: print(f"{c}: {r['emotion']}  " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(r["probabilities"].items(), key=lambda kv: -kv[1])))
+    status = 0
+    if not a.speaker_norm:
+        for c in a.clips:
+            try: show(c, pr(c))
+            except EmorecDataError as e: print(f"error: {e}", file=sys.stderr); status = 1
+        return status
+    try: groups = speaker_groups(a.clips, a.speaker)
+    except EmorecDataError as e: sys.exit(f"error: {e}")
+    for spk, clips in groups.items():
+        print(f"speaker {spk}: {len(clips)} clips", file=sys.stderr)
+        try: rs = pr.speaker_group(clips)
+        except EmorecDataError as e: print(f"error: speaker {spk}: {e}", file=sys.stderr); status = 1; continue
+        for c, r in zip(clips, rs): show(c, r)
     return status

@@ -12,7 +12,7 @@ from .corpora import build_index, apply_policy, label_space
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
 import keras
-from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order
+from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order, set_frame_stats
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'train_one',
@@ -103,6 +103,7 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
     build = {"bilstm": build_bilstm, "pooling": build_pooling}[kind]
     def make():
         m = build(n_features, n_classes, **p.get(kind, {}))
+        set_frame_stats(m, train_ds)
         m.compile(keras.optimizers.Adam(p["lr"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
         return m
     if strategy is not None:
@@ -124,16 +125,17 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
 
 # %% ../nbs/10_trainer.ipynb #a85932c7
 def _plots(run_dir:Path, results:dict, classes):
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt, seaborn as sns
+    import seaborn as sns
+    from matplotlib.figure import Figure           # no pyplot: switching backends would blank the report's figures
     for kind, r in results.items():
         cm = np.array(r["metrics"]["confusion"], float)
         norm = cm/np.maximum(cm.sum(1, keepdims=True), 1)
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig = Figure(figsize=(6, 5)); ax = fig.subplots()
         sns.heatmap(norm, annot=cm.astype(int), fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=classes, yticklabels=classes, ax=ax)
         o = r["metrics"]["overall"]
         ax.set(xlabel="predicted", ylabel="true", title=f"{kind}: accuracy {o['accuracy']:.3f}, UAR {o['uar']:.3f}")
-        fig.tight_layout(); fig.savefig(run_dir/f"confusion_{kind}.png", dpi=110); plt.close(fig)
+        fig.tight_layout()
+        with atomic_path(run_dir/f"confusion_{kind}.png", suffix=".png") as tmp: fig.savefig(tmp, dpi=110, format="png")
 
 def comparison_table(results:dict) -> pd.DataFrame:
     "One row per model: validation accuracy, UAR, macro-F1 (overall and per corpus); the best by UAR marked."
@@ -173,7 +175,7 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
     if not resume:
         p.update(classes=classes, split_note=note, synthetic=synthetic, n_clips=len(df),
                  versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
-                 feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic")} for m in mans])
+                 feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
         write_json(run_dir/"params.json", p)
         save_split(sp, run_dir/"split.csv")
     write_json(run_dir/"status.json", dict(state="running", pid=os.getpid(), started=time.strftime("%Y-%m-%d %H:%M:%S")))

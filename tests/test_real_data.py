@@ -30,3 +30,17 @@ def test_bucketing_reaches_097_on_true_lengths(shared):
     eff = efficiency_table(tl["frames"].to_numpy(), batch_sizes=(32,))
     assert eff.loc["bucket", 32] >= 0.97
     assert eff.loc["global", 32] < 0.55 and eff.loc["shuffled", 32] < 0.7
+
+
+def test_study_folds_on_real_ravdess(shared):
+    from emorec_nb.study import fold_plan, make_folds, speaker_table
+    df = apply_policy(build_index(shared/"ravdess16k"), "all8")
+    plan = fold_plan(df, 5)
+    test = plan[plan.role == "test"]
+    assert sorted(test.speaker) == sorted(df.speaker.unique()) and test.groupby("fold").size().tolist() == [4]*5
+    sex = speaker_table(df)["sex"]
+    assert all(sorted(sex[g.speaker]) == ["female"]*2 + ["male"]*2 for _, g in test.groupby("fold"))
+    val = plan[plan.role == "val"]
+    assert val.groupby("fold").size().tolist() == [2]*5 and all(sorted(sex[g.speaker]) == ["female", "male"] for _, g in val.groupby("fold"))
+    fe, note = make_folds(df, "emobox")
+    assert fe.nunique() == 6 and "actors 21, 22, 23, 24 are absent, so folds 1, 3, 4, 6 test fewer actors" in note

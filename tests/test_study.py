@@ -1,0 +1,111 @@
+"""The cross-validated study as users run it: `emorec-study` and papermill on the demo corpus (2 folds, 1 epoch),
+`emorec-predict --speaker-norm` on its final models, and a study killed between folds then resumed."""
+import json, os, signal, subprocess, time
+from pathlib import Path
+import pandas as pd
+import pytest
+from conftest import BIN, ROOT, run, need_tool
+
+QUICK = ["--folds", "2", "--epochs", "1", "--patience", "1", "--extractor-epochs", "1"]
+STUDY_FILES = ["params.json", "status.json", "folds.csv", "cv_results.csv", "summary.json", "per_actor_uar.csv",
+               "paired_differences.png", "confusion_pooled.png", "per_actor_uar.png", "fold_1", "fold_2", "final"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    "A tiny synthetic demo corpus (audio only), made once for this module: both naming schemes."
+    need_tool("espeak-ng")
+    from emorec_nb.demo_corpus import make_demo_corpus
+    d = make_demo_corpus(tmp_path_factory.mktemp("demo")/"demo", size="tiny")
+    return [str(d/"ravdess"), str(d/"cremad")]
+
+
+def check_folds(sdir: Path):
+    "Actor-disjoint folds, each actor tested once, validation actors among the training actors, extractors blind to both."
+    plan = pd.read_csv(sdir/"folds.csv", dtype=str)
+    test = plan[plan.role == "test"]
+    assert sorted(test.speaker) == sorted(plan.speaker.unique())                 # every actor tested exactly once
+    for f, g in plan.groupby("fold"):
+        fold = json.loads((sdir/f"fold_{f}"/"fold.json").read_text())
+        assert set(fold["test"]) == set(g.speaker[g.role == "test"]) and fold["val"]
+        assert not set(fold["test"]) & (set(fold["val"]) | set(fold["fit"]))      # actor-disjoint
+        assert set(fold["val"]) <= set(plan.speaker) - set(fold["test"])          # validation ⊂ training actors
+        seen = json.loads((sdir/f"fold_{f}"/"extractor"/"config.json").read_text())["trained"]["speakers"]
+        assert set(seen) == set(fold["fit"]), (f, seen)                           # never a val or test actor
+        assert not set(seen) & (set(fold["val"]) | set(fold["test"]))
+
+
+def test_emorec_study_writes_the_whole_study(demo, tmp_path):
+    r = run([str(BIN/"emorec-study"), *demo, *QUICK, "--speaker-norm", "--out", str(tmp_path)], cwd=ROOT, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("final run: "), last
+    sdir = next(tmp_path.glob("study_*"))
+    names = {p.name for p in sdir.iterdir()}
+    assert set(STUDY_FILES) <= names and {"report.ipynb", "report.html"} <= names, names
+    check_folds(sdir)
+    cv = pd.read_csv(sdir/"cv_results.csv")
+    assert len(cv) == 2*3*2 and set(cv.variant) == {"strict", "speaker_norm"}                 # folds × models × variants
+    assert set(cv.model) == {"baseline", "pooling", "bilstm"} and cv.uar.between(0, 1).all()
+    s = json.loads((sdir/"summary.json").read_text())
+    assert "strict/bilstm" in s["models"] and len(s["models"]["strict/bilstm"]["uar_ci95"]) == 2
+    assert len(s["verdicts"]) == 6 and all(("better" in v) or ("worse" in v) or ("No detectable" in v) for v in s["verdicts"])
+    for png in sdir.glob("*.png"): assert png.read_bytes()[:4] == b"\x89PNG"
+    runs = json.loads((sdir/"status.json").read_text())["final_runs"]
+    assert last == f"final run: {runs['strict']}" and Path(runs["speaker_norm"]).name.endswith("_spknorm")
+    for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
+    report = json.loads((sdir/"report.ipynb").read_text())
+    outputs = json.dumps([c.get("outputs", []) for c in report["cells"]])
+    assert outputs.count("image/png") >= 4 and "Verdict" in outputs and "emorec-predict" in outputs
+    assert "Traceback" not in outputs
+    # the speaker-normalised final models predict a speaker's clips as a group, and refuse a group that is too small
+    clips = sorted(str(p) for p in (Path(demo[0])/"Actor_01").iterdir())                   # actor 01
+    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--json"], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(lines) == len(clips) >= 8 and f"speaker ravdess:01: {len(clips)} clips" in r.stderr
+    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips[:3], "--speaker-norm"], cwd=ROOT)
+    assert r.returncode == 1 and "3 clips are too few to normalise a speaker (at least 8)" in r.stderr
+    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], clips[0]], cwd=ROOT)
+    assert r.returncode != 0 and "use --speaker-norm" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_papermill_runs_the_same_study(demo, tmp_path):
+    out_nb = tmp_path/"study.ipynb"
+    r = run([str(BIN/"papermill"), "nbs/train.ipynb", str(out_nb), "-p", "split", "folds", "-p", "audio_dirs", ",".join(demo),
+             "-p", "folds", "2", "-p", "epochs", "1", "-p", "patience", "1", "-p", "extractor_epochs", "1",
+             "-p", "out", str(tmp_path)], cwd=ROOT, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    sdir = next(tmp_path.glob("study_*"))
+    assert set(STUDY_FILES) <= {p.name for p in sdir.iterdir()}
+    check_folds(sdir)
+    assert json.loads((sdir/"status.json").read_text())["state"] == "finished"
+    outputs = json.dumps([c.get("outputs", []) for c in json.loads(out_nb.read_text())["cells"]])
+    assert outputs.count("image/png") >= 4 and "SYNTHETIC DEMO CORPUS" in outputs and "Verdict" in outputs
+
+
+def test_a_study_killed_between_folds_resumes(demo, tmp_path):
+    cmd = [str(BIN/"emorec-study"), demo[0], *QUICK, "--models", "baseline,pooling", "--no-final", "--no-report", "--out", str(tmp_path)]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.time() + 600
+    while time.time() < deadline and p.poll() is None and not list(tmp_path.glob("study_*/fold_1/done.json")): time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    sdir = next(tmp_path.glob("study_*"))
+    assert (sdir/"fold_1"/"done.json").exists() and not (sdir/"fold_2"/"done.json").exists()
+    assert json.loads((sdir/"status.json").read_text())["state"] == "running"
+    fold1 = {f.name: f.read_bytes() for f in (sdir/"fold_1").glob("pred_*.csv")}
+    r = run([str(BIN/"emorec-study"), "--resume", str(sdir), "--no-report"], cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "fold 1: done before" in r.stdout
+    assert {f.name: f.read_bytes() for f in (sdir/"fold_1").glob("pred_*.csv")} == fold1          # kept, not redone
+    assert json.loads((sdir/"status.json").read_text())["state"] == "finished"
+    assert sorted(pd.read_csv(sdir/"cv_results.csv").fold.unique()) == [1, 2]
+    check_folds(sdir)
+
+
+def test_bad_invocations_leave_nothing(tmp_path):
+    r = run([str(BIN/"emorec-study"), str(tmp_path/"missing"), "--out", str(tmp_path/"out")], cwd=ROOT)
+    assert r.returncode != 0 and "error: not a directory" in r.stderr and "Traceback" not in r.stderr
+    r = run([str(BIN/"emorec-study"), str(tmp_path), "--folds", "many", "--out", str(tmp_path/"out")], cwd=ROOT)
+    assert r.returncode == 2 and "--folds must be a number or 'emobox'" in r.stderr
+    assert not (tmp_path/"out").exists()
