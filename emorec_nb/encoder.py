@@ -67,6 +67,8 @@ class Extractor:
 
     def __call__(self, audio) -> np.ndarray:
         "Features of one clip, from a path or 16 kHz mono samples."
+        if self.config.get("speaker_norm"):
+            raise EmorecDataError(f"{self.path}: this extractor reads speaker-normalised log-mels; extract a speaker's clips together")
         x = load_audio(audio) if isinstance(audio, (str, Path)) else np.asarray(audio, "float32")
         return self.from_log_mel(log_mel(x))
 

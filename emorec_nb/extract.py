@@ -61,6 +61,9 @@ def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mi
     if on_bad not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {on_bad!r}")
     audio_dir, out = Path(audio_dir), Path(out)
     ex = load_extractor(extractor) if isinstance(extractor, (str, Path)) else extractor
+    if ex.config.get("speaker_norm"):
+        raise EmorecDataError(f"{extractor}: this extractor reads speaker-normalised log-mels (made by emorec-study --speaker-norm); "
+                              "emorec-extract needs a strict one")
     sha = ex.sha256()
     idx = build_index(audio_dir, on_bad="skip" if on_bad == "skip" else "raise")
     if (idx["kind"] != "audio").any(): raise EmorecDataError(f"{audio_dir}: expected audio files, found features")

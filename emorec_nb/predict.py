@@ -11,6 +11,7 @@ from .core import EmorecDataError
 from .encoder import load_extractor, inference_fn
 from .models import load_model
 from .extract import speaker_normalise, MIN_SPEAKER_CLIPS
+from .frontend import load_audio, log_mel
 import keras
 
 # %% auto #0
@@ -71,8 +72,12 @@ class Predictor:
         "Results for clips of *one* speaker, their features normalised with the group's statistics (`speaker_norm` runs)."
         if len(clips) < MIN_SPEAKER_CLIPS:
             raise EmorecDataError(f"{len(clips)} clips are too few to normalise a speaker (at least {MIN_SPEAKER_CLIPS})")
-        feats = speaker_normalise([self.extractor(c) for c in clips], [0]*len(clips))
-        return [self._result(c, self._model_call(f)) for c, f in zip(clips, feats)]
+        one = [0]*len(clips)
+        if self.extractor.config.get("speaker_norm"):          # an extractor trained on speaker-normalised log-mels
+            mels = speaker_normalise([log_mel(load_audio(c)) for c in clips], one)
+            feats = [self.extractor.from_log_mel(S) for S in mels]
+        else: feats = [self.extractor(c) for c in clips]
+        return [self._result(c, self._model_call(f)) for c, f in zip(clips, speaker_normalise(feats, one))]
 
 # %% ../nbs/11_predict.ipynb #c3e0c001
 def speaker_groups(clips, speaker:str|None=None) -> dict:

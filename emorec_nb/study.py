@@ -13,9 +13,9 @@ from .corpora import build_index, apply_policy, label_space
 # %% auto #0
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
            'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'per_actor_uar',
-           'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'collect', 'plot_differences',
-           'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results', 'study_index', 'run_study',
-           'final_runs', 'write_report', 'study_cli']
+           'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble', 'collect',
+           'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results', 'study_index',
+           'run_study', 'final_runs', 'write_report', 'study_cli']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -208,21 +208,30 @@ class _Log:
     def __call__(self, msg):
         if self.verbose: print(f"[{time.time() - self.t0:6.0f} s] {msg}", flush=True)
 
-def _extractor_for(d, fit, mels, p, log, name):
-    "The extractor of a fold (or of the final models) in `d/extractor`: reused when complete, else trained on `fit`."
+def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
+    "The extractor of a fold (or of the final models) for `variant`: reused when complete, else trained on `fit`."
     from emorec_nb.encoder import train_extractor, load_extractor
-    ex_dir = d/"extractor"
+    ex_dir = d/("extractor" if variant == "strict" else f"extractor_{variant}")
     if (ex_dir/"config.json").exists(): log(f"{name}: reusing {ex_dir}"); return load_extractor(ex_dir)
     shutil.rmtree(ex_dir, ignore_errors=True)
-    log(f"{name}: training the CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips, {p['extractor_epochs']} epochs)")
+    log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips, {p['extractor_epochs']} epochs)")
     return train_extractor(fit.assign(split="train"), ex_dir, epochs=p["extractor_epochs"], seed=p["seed"], verbose=0,
-                           mels=[mels[i] for i in fit.index], split_name=name)
+                           mels=[mels[variant][i] for i in fit.index], split_name=name,
+                           config=dict(speaker_norm=True) if variant == "speaker_norm" else None)
 
 def _features(df, mels, ex, variant):
-    "Every clip's features from its log-mel, speaker-normalised for the `speaker_norm` variant."
+    "Every clip's features from its log-mel (speaker-normalised ones for `speaker_norm`, whose features are normalised too)."
     from emorec_nb.extract import speaker_normalise
-    feats = [ex.from_log_mel(S).astype("float32") for S in mels]
+    feats = [ex.from_log_mel(S).astype("float32") for S in mels[variant]]
     return speaker_normalise(feats, df["speaker"]) if variant == "speaker_norm" else feats
+
+def _log_mels(df, p) -> dict:
+    "Log-mels of every clip, computed once, by variant: as they are, and speaker-normalised when the study has that variant."
+    from emorec_nb.encoder import log_mels
+    from emorec_nb.extract import speaker_normalise
+    m = {"strict": log_mels(df["path"].tolist())}
+    if p["speaker_norm"]: m["speaker_norm"] = speaker_normalise(m["strict"], df["speaker"])
+    return m
 
 # %% ../nbs/12_study.ipynb #f026af87
 def _train_neural(kind, fi, roles, work, p, classes):
@@ -258,11 +267,11 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
     r = plan[plan.fold == f].set_index("speaker")["role"]
     roles = df["speaker"].map(r).to_numpy()
     write_json(fdir/"fold.json", {k: sorted(r.index[r == k]) for k in ("fit", "val", "test")})
-    ex = _extractor_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}")
     te = df[roles == "test"]
     for variant in _variants(p):
         todo = [m for m in p["models"] if not (fdir/f"pred_{variant}_{m}.csv").exists()]
         if not todo: continue
+        ex = _extractor_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}", variant)
         feats, fi = _features(df, mels, ex, variant), None
         for m in todo:
             t0 = time.time()
@@ -279,6 +288,19 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
     shutil.rmtree(fdir/".features", ignore_errors=True); shutil.rmtree(fdir/".work", ignore_errors=True)
     write_json(fdir/"done.json", dict(fold=f, finished=time.strftime("%Y-%m-%d %H:%M:%S")))
 
+# %% ../nbs/12_study.ipynb #d4e0c002
+def ensemble(pred:pd.DataFrame) -> pd.DataFrame:
+    "`pred` with 'ensemble' rows added: the mean class probabilities of every model of a fold and variant (test clips of all of them)."
+    pc = [c for c in pred.columns if c.startswith("p_")]
+    rows = []
+    for (f, v), g in pred[pred.model != "ensemble"].groupby(["fold", "variant"], sort=False):
+        if g["model"].nunique() < 2: continue
+        w = g.groupby(["clip_id", "speaker", "y"])[pc].agg(["mean", "size"])
+        w = w[w[(pc[0], "size")] == g["model"].nunique()].xs("mean", axis=1, level=1).reset_index()
+        rows.append(w.assign(fold=f, variant=v, model="ensemble", pred=w[pc].to_numpy().argmax(1),
+                             seconds=g.groupby("model")["seconds"].first().sum(), info="{}"))
+    return pd.concat([pred, *rows], ignore_index=True) if rows else pred
+
 # %% ../nbs/12_study.ipynb #cedf7c9e
 PAIRS = [("bilstm", "pooling"), ("bilstm", "baseline"), ("pooling", "baseline")]
 
@@ -288,13 +310,14 @@ def collect(sdir:str|Path) -> dict:
     p = json.loads((sdir/"params.json").read_text())
     files = sorted(sdir.glob("fold_*/pred_*.csv"))
     if not files: raise EmorecDataError(f"{sdir}: no fold has finished a model yet")
-    pred = pd.concat([pd.read_csv(f, dtype={"speaker": str, "clip_id": str}) for f in files], ignore_index=True)
+    pred = ensemble(pd.concat([pd.read_csv(f, dtype={"speaker": str, "clip_id": str}) for f in files], ignore_index=True))
+    order = {k: i for i, k in enumerate(["strict", "speaker_norm"] + p["models"] + ["ensemble"])}
+    pred = pred.sort_values(["variant", "model", "fold"], key=lambda s: s.map(order) if s.name != "fold" else s, kind="stable")
     cv = fold_metrics(pred, p["classes"]).merge(
         pred.groupby(["fold", "variant", "model"]).agg(seconds=("seconds", "first"), info=("info", "first")).reset_index())
-    rank = {m: i for i, m in enumerate(p["models"])}
-    cv = cv.assign(_r=cv.model.map(rank)).sort_values(["variant", "_r", "fold"]).drop(columns="_r").reset_index(drop=True)
+    cv = cv.sort_values(["variant", "model", "fold"], key=lambda s: s.map(order) if s.name != "fold" else s, kind="stable").reset_index(drop=True)
     tests = {}
-    for v, g in pred.groupby("variant"):
+    for v, g in pred.groupby("variant", sort=False):
         w = g.pivot_table(index=["fold", "clip_id", "y"], columns="model", values="pred").dropna().reset_index()
         for a, b in PAIRS:
             if a in w and b in w:
@@ -318,17 +341,21 @@ def plot_differences(tests:dict):
 
 # %% ../nbs/12_study.ipynb #ea9325f8
 def plot_confusions(conf:dict, classes):
-    "Row-normalised pooled confusion matrices with counts, one panel per (variant, model)."
+    "Row-normalised pooled confusion matrices with counts: a row of panels per variant, a panel per model."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(4.2*len(conf), 4.2), layout="constrained"); axs = np.atleast_1d(fig.subplots(1, len(conf)))
-    for ax, ((v, m), cm) in zip(axs, conf.items()):
+    vs, ms = list(dict.fromkeys(v for v, _ in conf)), list(dict.fromkeys(m for _, m in conf))
+    fig = Figure(figsize=(3.6*len(ms), 3.6*len(vs)), layout="constrained")
+    grid = np.array(fig.subplots(len(vs), len(ms), squeeze=False))
+    for ax in grid.ravel(): ax.set_axis_off()
+    for (v, m), cm in conf.items():
+        ax = grid[vs.index(v), ms.index(m)]; ax.set_axis_on()
         norm = cm/np.maximum(cm.sum(1, keepdims=True), 1)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         for i, j in np.ndindex(cm.shape):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
         ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=8); ax.set_yticks(range(len(classes)), classes, fontsize=8)
         ax.set_title(f"{m} ({v}): UAR {np.nanmean(np.diag(cm)/cm.sum(1)):.3f}", fontsize=10); ax.set_xlabel("predicted")
-    axs[0].set_ylabel("true")
+        if ms.index(m) == 0: ax.set_ylabel("true")
     return fig
 
 # %% ../nbs/12_study.ipynb #1d304d3f
@@ -339,7 +366,7 @@ def plot_per_actor(per_actor:pd.DataFrame):
     x, w = np.arange(len(per_actor)), 0.8/max(1, per_actor.shape[1])
     for i, (v, m) in enumerate(per_actor.columns): ax.bar(x + i*w, per_actor[(v, m)], w, label=f"{m} ({v})")
     ax.set_xticks(x + 0.4 - w/2, [s.split(":")[-1] for s in per_actor.index], rotation=90, fontsize=7)
-    ax.set(ylabel="UAR", xlabel="test actor"); ax.legend(fontsize=7, ncol=3)
+    ax.set(ylabel="UAR", xlabel="test actor"); ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 # %% ../nbs/12_study.ipynb #05a750e1
@@ -373,11 +400,11 @@ def _final(sdir, df, mels, p, log) -> dict:
     from emorec_nb.demo_corpus import is_synthetic
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
     val = inner_val(df["speaker"].unique(), df, p["n_val"], p["seed"])
-    ex = _extractor_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final")
     runs = {}
     for variant in _variants(p):
         marker = fdir/f"run_{variant}.txt"
         if marker.exists(): runs[variant] = Path(marker.read_text().strip()); continue
+        ex = _extractor_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant)
         man = dict(extractor=dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}),
                    audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
                    speaker_norm=variant == "speaker_norm")
@@ -442,8 +469,7 @@ def run_study(audio_dirs=None, out:str|Path="models", resume:str|Path|None=None,
         with atomic_path(sdir/"folds.csv") as tmp: plan.to_csv(tmp, index=False)
     write_json(sdir/"status.json", dict(state="running", pid=os.getpid()))
     log(f"study {sdir}: {len(df)} clips, {df['speaker'].nunique()} speakers, {plan.fold.nunique()} folds; log-mels of every clip")
-    from emorec_nb.encoder import log_mels
-    mels = log_mels(df["path"].tolist())
+    mels = _log_mels(df, p)
     for f in sorted(plan.fold.unique()):
         if (sdir/f"fold_{f}"/"done.json").exists(): log(f"fold {f}: done before"); continue
         _run_fold(int(f), df, mels, plan, sdir, p, log)

@@ -30,9 +30,12 @@ def check_folds(sdir: Path):
         assert set(fold["test"]) == set(g.speaker[g.role == "test"]) and fold["val"]
         assert not set(fold["test"]) & (set(fold["val"]) | set(fold["fit"]))      # actor-disjoint
         assert set(fold["val"]) <= set(plan.speaker) - set(fold["test"])          # validation ⊂ training actors
-        seen = json.loads((sdir/f"fold_{f}"/"extractor"/"config.json").read_text())["trained"]["speakers"]
-        assert set(seen) == set(fold["fit"]), (f, seen)                           # never a val or test actor
-        assert not set(seen) & (set(fold["val"]) | set(fold["test"]))
+        extractors = sorted((sdir/f"fold_{f}").glob("extractor*/config.json"))
+        assert extractors, f"fold {f} has no extractor"
+        for ex in extractors:
+            seen = json.loads(ex.read_text())["trained"]["speakers"]
+            assert set(seen) == set(fold["fit"]), (ex, seen)                      # never a val or test actor
+            assert not set(seen) & (set(fold["val"]) | set(fold["test"]))
 
 
 def test_emorec_study_writes_the_whole_study(demo, tmp_path):
@@ -44,9 +47,10 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     names = {p.name for p in sdir.iterdir()}
     assert set(STUDY_FILES) <= names and {"report.ipynb", "report.html"} <= names, names
     check_folds(sdir)
+    assert (sdir/"fold_1"/"extractor_speaker_norm"/"config.json").exists()       # speaker_norm has an extractor of its own
     cv = pd.read_csv(sdir/"cv_results.csv")
-    assert len(cv) == 2*3*2 and set(cv.variant) == {"strict", "speaker_norm"}                 # folds × models × variants
-    assert set(cv.model) == {"baseline", "pooling", "bilstm"} and cv.uar.between(0, 1).all()
+    assert len(cv[cv.model != "ensemble"]) == 2*3*2 and set(cv.variant) == {"strict", "speaker_norm"}                 # folds × models × variants
+    assert set(cv.model) == {"baseline", "pooling", "bilstm", "ensemble"} and cv.uar.between(0, 1).all()
     s = json.loads((sdir/"summary.json").read_text())
     assert "strict/bilstm" in s["models"] and len(s["models"]["strict/bilstm"]["uar_ci95"]) == 2
     assert len(s["verdicts"]) == 6 and all(("better" in v) or ("worse" in v) or ("No detectable" in v) for v in s["verdicts"])
