@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import shared_data, write_json
 
 # %% auto #0
-__all__ = ['SECTIONS', 'machine_info', 'pin_threads', 'markdown_table', 'bench_extraction', 'sample_lengths',
+__all__ = ['SECTIONS', 'STUDY_SECTION', 'machine_info', 'pin_threads', 'markdown_table', 'bench_extraction', 'sample_lengths',
            'make_feature_files', 'lstm_kernel', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory',
            'bench_figure', 'run_benchmarks', 'report_markdown', 'main']
 
@@ -249,6 +249,7 @@ def bench_memory(paths) -> dict:
 
 # %% ../nbs/30_bench.ipynb #48668780
 SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
+STUDY_SECTION = "## The cross-validated study"     # BENCHMARKS.md's last section, written from a study (emorec-study), kept by --publish
 
 def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     "Padding efficiency by batch size and the epoch speed-ups with their range, side by side (a matplotlib figure)."
@@ -378,6 +379,8 @@ def main(argv=None):
     if a.publish:
         import shutil
         (repo_root()/"docs").mkdir(exist_ok=True); shutil.copy(out/"bench.png", repo_root()/"docs"/"bench.png")
-        atomic_write_text(repo_root()/"BENCHMARKS.md", md + "\n![padding efficiency and speed-up](docs/bench.png)\n")
+        old = repo_root()/"BENCHMARKS.md"
+        study = old.read_text().partition(STUDY_SECTION)[1:] if old.exists() else ("", "")   # the study's figures stay
+        atomic_write_text(old, md + "\n![padding efficiency and speed-up](docs/bench.png)\n" + ("\n" + "".join(study) if study[0] else ""))
     print(md); print(f"\nresults in {out}")
     return 0

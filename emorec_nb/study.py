@@ -15,7 +15,7 @@ __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table
            'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'per_actor_uar',
            'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble', 'collect',
            'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results', 'study_index',
-           'run_study', 'final_runs', 'write_report', 'study_cli']
+           'run_study', 'final_runs', 'study_timings', 'write_report', 'study_cli']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -469,15 +469,19 @@ def run_study(audio_dirs=None, out:str|Path="models", resume:str|Path|None=None,
         with atomic_path(sdir/"folds.csv") as tmp: plan.to_csv(tmp, index=False)
     write_json(sdir/"status.json", dict(state="running", pid=os.getpid()))
     log(f"study {sdir}: {len(df)} clips, {df['speaker'].nunique()} speakers, {plan.fold.nunique()} folds; log-mels of every clip")
-    mels = _log_mels(df, p)
-    for f in sorted(plan.fold.unique()):
-        if (sdir/f"fold_{f}"/"done.json").exists(): log(f"fold {f}: done before"); continue
-        _run_fold(int(f), df, mels, plan, sdir, p, log)
-        write_results(sdir)
-    r = write_results(sdir)
-    runs = _final(sdir, df, mels, p, log) if p["final"] else {}
-    write_json(sdir/"status.json", dict(state="finished", seconds=round(time.time() - t0, 1), final_runs={k: str(v) for k, v in runs.items()},
-                                        finished=time.strftime("%Y-%m-%d %H:%M:%S")))
+    try:
+        t_mel = time.time(); mels = _log_mels(df, p); t_mel = time.time() - t_mel
+        for f in sorted(plan.fold.unique()):
+            if (sdir/f"fold_{f}"/"done.json").exists(): log(f"fold {f}: done before"); continue
+            _run_fold(int(f), df, mels, plan, sdir, p, log)
+            write_results(sdir)
+        r = write_results(sdir)
+        runs = _final(sdir, df, mels, p, log) if p["final"] else {}
+    except Exception as e:                  # a failed study says so; `resume=` continues it once the cause is fixed
+        write_json(sdir/"status.json", dict(state="failed", error=f"{type(e).__name__}: {e}", pid=os.getpid()))
+        raise
+    write_json(sdir/"status.json", dict(state="finished", seconds=round(time.time() - t0, 1), log_mel_seconds=round(t_mel, 1),
+                                        final_runs={k: str(v) for k, v in runs.items()}, finished=time.strftime("%Y-%m-%d %H:%M:%S")))
     for t in r["tests"].values(): log(t["verdict"])
     return sdir
 
@@ -486,6 +490,19 @@ def final_runs(sdir:str|Path) -> dict:
     "The final run folders of a finished study, by variant ('strict', 'speaker_norm')."
     st = json.loads((Path(sdir)/"status.json").read_text())
     return {k: Path(v) for k, v in st.get("final_runs", {}).items()}
+
+# %% ../nbs/12_study.ipynb #e5e0c002
+def study_timings(sdir:str|Path) -> pd.Series:
+    "Seconds per stage of a finished study: log-mels, extractors, each model over all folds, final runs, the rest."
+    sdir = Path(sdir); st = json.loads((sdir/"status.json").read_text())
+    pred = pd.concat([pd.read_csv(f, usecols=["model", "seconds", "fold"]).iloc[:1] for f in sdir.glob("fold_*/pred_*.csv")])
+    t = {"log-mels (once)": st.get("log_mel_seconds", 0.0),
+         "fold extractors": sum(json.loads(c.read_text())["trained"]["seconds"] for c in sdir.glob("fold_*/extractor*/config.json")),
+         **{f"{m} (all folds)": float(g["seconds"].sum()) for m, g in pred.groupby("model")},
+         "final extractors": sum(json.loads(c.read_text())["trained"]["seconds"] for c in sdir.glob("final/extractor*/config.json")),
+         "final models": sum(json.loads((Path(r)/"status.json").read_text())["seconds"] for r in st.get("final_runs", {}).values())}
+    t["features, files, results"] = st["seconds"] - sum(t.values())
+    return pd.Series(t, name="seconds").round(1)
 
 # %% ../nbs/12_study.ipynb #4bc050e6
 def write_report(sdir:str|Path, notebook:str|Path|None=None) -> Path:
