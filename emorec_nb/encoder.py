@@ -59,7 +59,10 @@ class Extractor:
         if self._fn is None: self._fn = inference_fn(self.model, self.config["n_mels"])
         return self._fn(x)
 
-    def normalise(self, S:np.ndarray) -> np.ndarray: return (S - self.mean)/self.std
+    def normalise(self, S:np.ndarray) -> np.ndarray:
+        "The CNN's input: per-clip mean removal when `clip_norm='mean'`, then the training frames' per-band mean and std."
+        if self.config.get("clip_norm") == "mean": S = S - S.mean(0)
+        return (S - self.mean)/self.std
 
     def from_log_mel(self, S:np.ndarray) -> np.ndarray:
         "Features (frames//4, dims) of one clip's log-mel spectrogram."
@@ -136,7 +139,7 @@ def train_extractor(train:pd.DataFrame, out:str|Path, epochs:int=30, batch_size:
     t0 = time.time()
     if mels is None: mels = log_mels(train["path"].tolist())
     elif len(mels) != len(train): raise ValueError(f"{len(mels)} log-mels for {len(train)} clips")
-    allm = np.concatenate(mels)
+    allm = np.concatenate([S - S.mean(0) for S in mels] if cfg.get("clip_norm") == "mean" else mels)
     cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()
     ex = Extractor(cfg)
     mels = [ex.normalise(S) for S in mels]

@@ -185,7 +185,7 @@ def fit_baseline(X_fit, y_fit, X_val, y_val, Cs=(0.01, 0.1, 1.0), seed:int=0):
     return clf
 
 # %% ../nbs/12_study.ipynb #1d0faea1
-STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=20,
+STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=20, clip_norm="mean",
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
 MODELS = ("baseline", "pooling", "bilstm")
@@ -217,7 +217,7 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips, {p['extractor_epochs']} epochs)")
     return train_extractor(fit.assign(split="train"), ex_dir, epochs=p["extractor_epochs"], seed=p["seed"], verbose=0,
                            mels=[mels[variant][i] for i in fit.index], split_name=name,
-                           config=dict(speaker_norm=True) if variant == "speaker_norm" else None)
+                           config=dict(speaker_norm=True) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm")))
 
 def _features(df, mels, ex, variant):
     "Every clip's features from its log-mel (speaker-normalised ones for `speaker_norm`, whose features are normalised too)."
