@@ -12,10 +12,10 @@ from .corpora import build_index, apply_policy, label_space
 
 # %% auto #0
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
-           'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'per_actor_uar',
-           'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble', 'collect',
-           'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results', 'study_index',
-           'run_study', 'final_runs', 'study_timings', 'write_report', 'study_cli']
+           'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
+           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble',
+           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results',
+           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report', 'study_cli']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -154,6 +154,15 @@ def summarise(cv:pd.DataFrame) -> pd.DataFrame:
             row.update({k: float(x.mean()), f"{k}_std": sd, f"{k}_ci95": [float(x.mean() - half), float(x.mean() + half)]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/12_study.ipynb #a7e0c001
+def summary_markdown(summary:pd.DataFrame) -> str:
+    "A `summarise` table as Markdown (mean ± std over folds, the UAR's 95 % interval), as the README and BENCHMARKS.md show it."
+    rows = ["| variant | model | UAR | accuracy | macro-F1 | UAR 95 % CI |", "|---|---|---|---|---|---|"]
+    for s in summary.itertuples():
+        rows.append(f"| {s.variant} | {s.model} | {s.uar:.3f} ± {s.uar_std:.3f} | {s.accuracy:.3f} ± {s.accuracy_std:.3f} | "
+                    f"{s.macro_f1:.3f} ± {s.macro_f1_std:.3f} | {s.uar_ci95[0]:.3f}–{s.uar_ci95[1]:.3f} |")
+    return "\n".join(rows)
 
 # %% ../nbs/12_study.ipynb #33970fa2
 def per_actor_uar(pred:pd.DataFrame, n_classes:int) -> pd.DataFrame:

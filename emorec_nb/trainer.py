@@ -92,7 +92,8 @@ def _strategy(devices):
     return _STRATEGIES[key]
 
 def _best_so_far(csv:Path, key="val_accuracy"):
-    if not csv.exists(): return None
+    "The best `key` of the epochs a killed run finished (None before its first epoch ended: the CSV is empty then)."
+    if not csv.exists() or csv.stat().st_size == 0: return None
     h = pd.read_csv(csv)
     return float(h[key].max()) if key in h and len(h) else None
 

@@ -101,3 +101,19 @@ def test_a_run_directory_is_never_overwritten(demo_features, tmp_path):
     from emorec_nb.core import new_run_dir
     a, b = new_run_dir(tmp_path, stamp="x"), new_run_dir(tmp_path, stamp="x")
     assert a != b and a.exists() and b.exists()
+
+
+def test_training_killed_in_its_first_epoch_resumes(demo_features, tmp_path):
+    "Killed before the first epoch ends, the history CSV is still empty: --resume must start that model afresh."
+    cmd = [str(BIN/"emorec-train"), "--feature-dirs", *demo_features, "--model", "pooling", "--epochs", "2",
+           "--out", str(tmp_path), "--run-name", "r"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    hist = tmp_path/"r"/"history_pooling.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and not hist.exists(): time.sleep(0.01)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert hist.exists() and hist.stat().st_size == 0, "the kill did not land in the first epoch"
+    r = run([str(BIN/"emorec-train"), "--resume", str(tmp_path/"r")], timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert pd.read_csv(hist)["epoch"].tolist() == [0, 1]
+    assert json.loads((tmp_path/"r"/"status.json").read_text())["state"] == "finished"
