@@ -556,7 +556,10 @@ def study_cli(argv=None):
                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                          extractor_epochs=a.extractor_epochs, epochs=a.epochs, patience=a.patience, final=not a.no_final)
     except (EmorecDataError, FileNotFoundError) as e: sys.exit(f"error: {e}")
-    if not a.no_report: print(f"report: {write_report(sdir)}")
+    if not a.no_report:
+        try: print(f"report: {write_report(sdir)}")
+        except Exception as e: print(f"warning: the study finished but its report was not made ({type(e).__name__}: {e}); "
+                                     f"papermill nbs/train.ipynb OUT.ipynb -p split folds -p study_dir {sdir} makes it", file=sys.stderr)
     s = json.loads((sdir/"summary.json").read_text())
     for k, m in s["models"].items(): print(f"{k:24s} UAR {m['uar']:.3f} ± {m['uar_std']:.3f}   accuracy {m['accuracy']:.3f}")
     for v in s["verdicts"]: print(v)
