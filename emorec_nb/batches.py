@@ -167,6 +167,7 @@ class PaddedBatches(keras.utils.PyDataset):
         else:                                                           # anything else: numpy reads it or says why not
             try: a = np.load(io.BytesIO(raw))
             except Exception as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
+            if a.dtype.kind != "f": raise EmorecDataError(f"{p}: features must be real floating point, got dtype {a.dtype}")
             if a.ndim != 2 or a.shape != (n, self.dims):
                 raise EmorecDataError(f"{p}: features have shape {a.shape}, expected ({n}, {self.dims})")
             a = np.asarray(a, dtype="float32")
@@ -174,6 +175,19 @@ class PaddedBatches(keras.utils.PyDataset):
         if (a == PAD_VALUE).all(axis=1).any(): raise EmorecDataError(f"{p}: a frame equals the padding value {PAD_VALUE}")
         if self._cache is not None: self._cache[j] = a
         return a
+
+    def problems(self) -> list[tuple[str, str]]:
+        "(path, what is wrong) for every clip that does not load cleanly; loads each clip once (into the cache when on)."
+        out = []
+        for j, p in enumerate(self.paths):
+            try: self.load(j)
+            except EmorecDataError as e: out.append((p, str(e).removeprefix(f"{p}: ")))
+        return out
+
+    def check(self) -> "PaddedBatches":
+        "Load every clip once: a bad file is named here, before any training step."
+        if probs := self.problems(): raise EmorecDataError(f"{len(probs)} bad feature files:", probs)
+        return self
 
     def __getitem__(self, i:int):
         if i >= len(self.plan): raise IndexError(i)

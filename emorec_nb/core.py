@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #f1632d1d
 from __future__ import annotations
-import os, json, time, tempfile, contextlib
+import os, re, errno, json, time, tempfile, contextlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'atomic_path', 'atomic_write_text',
-           'write_json', 'new_run_dir']
+__all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'ensure_space', 'fsync_path',
+           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'new_run_dir']
 
 # %% ../nbs/00_core.ipynb #0ff367e1
 class EmorecDataError(ValueError):
@@ -60,27 +60,78 @@ def have_tool(name:str) -> bool:
     print(f"skip: {name} is not installed"); return False
 
 # %% ../nbs/00_core.ipynb #0f3c83cd
+def _errno_of(e:OSError) -> int|None:
+    "The errno of an OSError, also when a library (h5py, numpy) only wrote it into the message."
+    if e.errno: return e.errno
+    m = re.search(r"errno = (\d+)", str(e))
+    return int(m.group(1)) if m else None
+
+def _free(path) -> int:
+    import shutil
+    where = Path(path)
+    while not where.exists() and where != where.parent: where = where.parent     # the nearest folder that exists
+    return shutil.disk_usage(where).free
+
+def _nearly_full(path) -> bool:
+    try: return _free(path) < (1 << 20)
+    except OSError: return False
+
+def ensure_space(path:str|Path, nbytes:int):
+    "Raise `OSError(ENOSPC)` naming `path` unless its file system has room for `nbytes` more (checked before h5py writes: h5py fails on a full disk with a spray of errors and a file descriptor it does not release)."
+    free = _free(path)
+    if free < nbytes + (1 << 20): raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free >> 20} MiB free, about {nbytes >> 20} MiB needed)", str(path))
+
+def _umask() -> int:
+    m = os.umask(0o022); os.umask(m); return m
+
+def fsync_path(path:str|Path):
+    "Flush a file (or a directory entry) to disk."
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
 @contextlib.contextmanager
-def atomic_path(path:str|Path, suffix:str|None=None):
-    "Yield a temporary path beside `path`; on success it is renamed onto `path` atomically, on error removed."
+def atomic_path(path:str|Path, suffix:str|None=None, sync:bool=False):
+    "Yield a temporary path beside `path`; on success it is renamed onto `path` atomically (and flushed to disk with `sync`), on error removed."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".part"))
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".part"))
+        os.close(fd)
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; a finished file gets the usual mode
+        if sync: fsync_path(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if sync: fsync_path(path.parent)
+    except BaseException as e:
+        if tmp: 
+            with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):   # name the file the user knows, not our temporary one
+            code = _errno_of(e) or (errno.ENOSPC if _nearly_full(path) else None)   # numpy: "11008 requested and 8160 written"
+            raise OSError(code, os.strerror(code) if code else str(e), str(path)) from e
         raise
 
-def atomic_write_text(path:str|Path, text:str) -> Path:
+def atomic_write_text(path:str|Path, text:str, sync:bool=False) -> Path:
     "Write `text` to `path` atomically."
-    with atomic_path(path) as tmp: Path(tmp).write_text(text)
+    with atomic_path(path, sync=sync) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
-def write_json(path:str|Path, obj) -> Path:
-    "Write `obj` as indented JSON, atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+def write_json(path:str|Path, obj, sync:bool=True) -> Path:
+    "Write `obj` as indented JSON, atomically and flushed to disk: status files and manifests are what resumes trust."
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n", sync=sync)
+
+# %% ../nbs/00_core.ipynb #cfeb74f7
+_CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+def os_error_message(e:OSError, path:str|Path|None=None, retry:str="run the same command again to resume") -> str:
+    "One line for an `OSError` met while writing: the path and the cause, and what to do."
+    code = _errno_of(e)
+    where = e.filename or path or (m.group(1) if (m := re.search(r"name = '([^']+)'", str(e))) else "an output file")
+    cause = _CAUSES.get(code) or (os.strerror(code) if code else str(e).splitlines()[0][:200])
+    if code not in _CAUSES: return f"{where}: {cause}"
+    detail = f" ({m.group(1)})" if (m := re.search(r"\((\d+ MiB free[^)]*)\)", str(e))) else ""
+    return f"{where}: cannot write: {cause}{detail}. Partial files were removed; fix this and {retry}"
 
 # %% ../nbs/00_core.ipynb #660c0be8
 def new_run_dir(base:str|Path, prefix:str="cnn_lstm_fixed", stamp:str|None=None) -> Path:

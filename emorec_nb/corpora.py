@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_corpora.ipynb #bde0b81d
 from __future__ import annotations
-import re, warnings
+import os, re, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError
@@ -12,7 +12,8 @@ from .core import EmorecDataError
 # %% auto #0
 __all__ = ['EMOTIONS', 'RAVDESS_EMOTIONS', 'RAVDESS_STATEMENTS', 'RAVDESS_INTENSITY', 'CREMAD_EMOTIONS', 'CREMAD_LEVELS',
            'CREMAD_SENTENCES', 'AUDIO_EXTS', 'FEATURE_EXTS', 'LABEL_POLICIES', 'parse_name', 'label_space',
-           'apply_policy', 'index_names', 'load_cremad_demographics', 'npy_shape', 'build_index', 'corpus_summary']
+           'apply_policy', 'index_names', 'load_cremad_demographics', 'npy_header', 'npy_shape', 'check_npy',
+           'build_index', 'corpus_summary']
 
 # %% ../nbs/01_corpora.ipynb #044b64c1
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -110,18 +111,31 @@ def _add_sex(df, demographics):
     return df
 
 # %% ../nbs/01_corpora.ipynb #fd8e9776
-def npy_shape(path:str|Path) -> tuple:
-    "Shape of a `.npy` array read from its header only (the data is not loaded)."
+def npy_header(path:str|Path) -> tuple:
+    "Shape, dtype and data offset of a `.npy` file, from its header only (the data is not loaded)."
     with open(path, "rb") as f:
         major, _ = np.lib.format.read_magic(f)
         hdr = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, _ = hdr(f)
+        shape, _, dtype = hdr(f, max_header_size=100_000)
+        return tuple(shape), dtype, f.tell()
+
+def npy_shape(path:str|Path) -> tuple:
+    "Shape of a `.npy` array read from its header only."
+    return npy_header(path)[0]
+
+def check_npy(path:str|Path) -> tuple:
+    "The (frames, dims) of a feature file, checked from its header and size alone: real floats, 2-D, not truncated, no more bytes than the header says."
+    shape, dtype, offset = npy_header(path)
+    if dtype.kind != "f": raise ValueError(f"features must be real floating point, got dtype {dtype}")
+    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1: raise ValueError(f"features must have shape (frames, dims), got {shape}")
+    want, size = offset + shape[0]*shape[1]*dtype.itemsize, os.path.getsize(path)
+    if size != want: raise ValueError(f"the header says shape {shape} of {dtype} ({want} bytes) but the file has {size} bytes"
+                                      + (": truncated" if size < want else ""))
     return shape
 
 def _file_info(p:Path) -> dict:
     if p.suffix.lower() == ".npy":
-        shape = npy_shape(p)
-        if len(shape) != 2 or shape[0] < 1: raise ValueError(f"features must have shape (frames, dims), got {shape}")
+        shape = check_npy(p)
         return dict(kind="features", n_frames=int(shape[0]), dims=int(shape[1]), duration=np.nan, sample_rate=0)
     import soundfile as sf
     info = sf.info(str(p))
@@ -133,7 +147,8 @@ def _bad(problems, on_bad, what="bad files"):
     if on_bad == "skip":
         listing = "\n".join(f"  {p}: {w}" for p, w in problems)
         warnings.warn(f"skipped {len(problems)} {what}:\n{listing}", stacklevel=3)
-    else: raise EmorecDataError(f"{len(problems)} {what} (pass on_bad='skip' to drop them with a warning):", problems)
+    else: raise EmorecDataError(f"{len(problems)} {what} (to drop them with a warning: --on-bad skip on the command line, "
+                                "on_bad='skip' in Python):", problems)
 
 def build_index(dirs, on_bad:str="raise", demographics:dict|str|Path|None=None) -> pd.DataFrame:
     "Index every RAVDESS/CREMA-D clip (`.wav`/`.flac`) or feature file (`.npy`) under `dirs`."

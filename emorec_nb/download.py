@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse, hashlib, io, json, os, shutil, sys, tempfile, time, urllib.error, urllib.request, zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from .core import EmorecDataError, atomic_path
+from .core import EmorecDataError, atomic_path, write_json
 
 # %% auto #0
-__all__ = ['RAVDESS_RECORD', 'RAVDESS_FILE', 'CREMAD_RAW', 'CREMAD_MEDIA', 'DownloadError', 'fetch_bytes', 'download',
-           'file_digest', 'ravdess_checksum', 'download_ravdess', 'parse_lfs_pointer', 'cremad_file_list',
-           'download_cremad', 'download_cli']
+__all__ = ['RAVDESS_RECORD', 'RAVDESS_FILE', 'CREMAD_RAW', 'CREMAD_MEDIA', 'RAVDESS_DONE', 'CREMAD_CSV_SHA256', 'DownloadError',
+           'fetch_bytes', 'download', 'file_digest', 'ravdess_checksum', 'download_ravdess', 'parse_lfs_pointer',
+           'fetch_verified', 'cremad_file_list', 'check_cremad_names', 'download_cremad', 'download_cli']
 
 # %% ../nbs/08_download.ipynb #3543d725
 RAVDESS_RECORD = "https://zenodo.org/api/records/1188976"
@@ -77,13 +77,17 @@ def ravdess_checksum(record_url:str=RAVDESS_RECORD, name:str=RAVDESS_FILE) -> di
             return dict(url=links.get("content", links.get("self")), algo=algo or "md5", digest=digest, size=f.get("size"))
     raise DownloadError(f"{record_url}: the record lists no file named {name}")
 
+RAVDESS_DONE = ".emorec_complete.json"    # written last: a folder without it is a partial unpack
+
 def download_ravdess(dest:str|Path="data/ravdess", record_url:str=RAVDESS_RECORD, cache:str|Path|None=None,
                      progress:bool=True) -> Path:
     "Download, verify and unpack RAVDESS speech into `dest` (`Actor_01/` … `Actor_24/`)."
     dest = Path(dest)
-    if dest.exists() and any(dest.glob("Actor_*/*.wav")):
-        if progress: print(f"{dest} already holds RAVDESS: nothing to do"); return dest
+    if (dest/RAVDESS_DONE).exists():
+        if progress: print(f"{dest} already holds RAVDESS: nothing to do")
         return dest
+    if any(dest.glob("Actor_*/*.wav")) and progress:        # an unpack that was interrupted: redone, never trusted
+        print(f"{dest} holds part of RAVDESS but no {RAVDESS_DONE}: unpacking again")
     info = ravdess_checksum(record_url)
     cache = Path(cache or dest.parent/".downloads")
     zpath = cache/RAVDESS_FILE
@@ -100,7 +104,10 @@ def download_ravdess(dest:str|Path="data/ravdess", record_url:str=RAVDESS_RECORD
         if not actors: raise DownloadError(f"{zpath}: no Actor_XX folders inside")
         dest.mkdir(parents=True, exist_ok=True)
         for a in actors:
-            if a.is_dir(): os.replace(a, dest/a.name)
+            if not a.is_dir(): continue
+            if (dest/a.name).exists(): shutil.rmtree(dest/a.name)       # a partial copy from an interrupted unpack
+            os.replace(a, dest/a.name)
+        write_json(dest/RAVDESS_DONE, dict(file=RAVDESS_FILE, **{info["algo"]: info["digest"]}, actors=len(actors)))
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
@@ -112,11 +119,33 @@ def parse_lfs_pointer(text:str) -> dict:
         raise ValueError("not a Git LFS pointer")
     return dict(sha256=d["oid"][7:], size=int(d["size"]))
 
-def cremad_file_list(raw:str=CREMAD_RAW) -> list[str]:
-    "The 7442 wav names, from the official `SentenceFilenames.csv`."
+# sha256 of the official CSVs (CheyneyComputerScience/CREMA-D, master), as in ../shared/data/cremad_meta
+CREMAD_CSV_SHA256 = {"SentenceFilenames.csv": "d88cb50e84bbc30b2e159cdfc25e1cf87777ad97c7c41d6ab8f75d3383b8f740",
+                     "VideoDemographics.csv": "e33ddc8b60bedf98541735801127cbb67098b5957271adbdd5dea8a44294eec3"}
+
+def fetch_verified(url:str, sha256:str) -> bytes:
+    "The content of `url`, refused unless its SHA-256 is `sha256`."
+    data = fetch_bytes(url)
+    if (got := hashlib.sha256(data).hexdigest()) != sha256:
+        raise DownloadError(f"{url}: sha256 {got}, expected {sha256}: not the official file (changed upstream, or tampered with)")
+    return data
+
+def cremad_file_list(raw:str=CREMAD_RAW, sha256:str=CREMAD_CSV_SHA256["SentenceFilenames.csv"]) -> list[str]:
+    "The 7442 wav names, from the official `SentenceFilenames.csv` (checksum pinned); every name must be a CREMA-D clip name."
     import pandas as pd
-    names = pd.read_csv(io.BytesIO(fetch_bytes(f"{raw}/SentenceFilenames.csv")))["Filename"]
-    return [f"{n}.wav" for n in names]
+    names = pd.read_csv(io.BytesIO(fetch_verified(f"{raw}/SentenceFilenames.csv", sha256)), dtype=str)["Filename"].fillna("")
+    return check_cremad_names([f"{n}.wav" for n in names], f"{raw}/SentenceFilenames.csv")
+
+def check_cremad_names(names, source:str) -> list[str]:
+    "`names` if every one is a CREMA-D wav name (checked before any path is built from it: no '../', no '/'); else a `DownloadError` listing the others."
+    from emorec_nb.corpora import parse_name
+    bad = []
+    for n in names:
+        try: ok = n.endswith(".wav") and n == Path(n).name and parse_name(n)["corpus"] == "cremad"
+        except ValueError: ok = False
+        if not ok: bad.append((repr(n), "not a CREMA-D clip name (ActorID_Sentence_Emotion_Level.wav)"))
+    if bad: raise DownloadError(str(EmorecDataError(f"{source}: {len(bad)} entries are not clip names; nothing was downloaded:", bad)))
+    return list(names)
 
 class _Corrupt(Exception): pass
 
@@ -135,14 +164,15 @@ def _fetch_one(name, dest, raw, media):
     return name, "downloaded", None
 
 def download_cremad(dest:str|Path="data/cremad", raw:str=CREMAD_RAW, media:str=CREMAD_MEDIA, names:list[str]|None=None,
-                    workers:int=8, progress:bool=True) -> Path:
+                    workers:int=8, progress:bool=True, checksums:dict=CREMAD_CSV_SHA256) -> Path:
     "Download and verify CREMA-D's AudioWAV files (and VideoDemographics.csv) into `dest`."
     from tqdm.auto import tqdm
-    dest = Path(dest); (dest/"AudioWAV").mkdir(parents=True, exist_ok=True)
-    names = names or cremad_file_list(raw)
+    dest = Path(dest)
+    names = check_cremad_names(names, "names") if names else cremad_file_list(raw, checksums["SentenceFilenames.csv"])
+    (dest/"AudioWAV").mkdir(parents=True, exist_ok=True)
     demo = dest/"VideoDemographics.csv"
     if not demo.exists():
-        data = fetch_bytes(f"{raw}/VideoDemographics.csv")
+        data = fetch_verified(f"{raw}/VideoDemographics.csv", checksums["VideoDemographics.csv"])
         with atomic_path(demo) as tmp: tmp.write_bytes(data)
     bad, counts = [], {"present": 0, "downloaded": 0, "corrupt": 0}
     with ThreadPoolExecutor(workers) as pool, tqdm(total=len(names), desc="CREMA-D", unit="file", disable=not progress) as bar:

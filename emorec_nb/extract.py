@@ -8,8 +8,8 @@ import argparse, json, os, sys, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, atomic_path, write_json
-from .corpora import build_index, npy_shape
+from .core import EmorecDataError, atomic_path, write_json, ensure_space, os_error_message
+from .corpora import build_index, check_npy
 from .frontend import load_audio, log_mel, expected_frames, SR
 from .demo_corpus import is_synthetic
 
@@ -26,11 +26,12 @@ def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:s
     raise ValueError(f"unknown layout {layout!r}; use 'mirror' or 'flat'")
 
 def _valid(p:Path, frames:int, dims:int) -> bool:
-    try: return p.exists() and tuple(npy_shape(p)) == (frames, dims)
+    try: return p.exists() and tuple(check_npy(p)) == (frames, dims)    # header *and* size: a cut-short file is redone
     except Exception: return False
 
 def save_npy(p:Path, a:np.ndarray) -> Path:
     "Write `a` to the `.npy` file `p` atomically (a killed write leaves a hidden `.part` file, never a truncated `.npy`)."
+    ensure_space(p, a.nbytes + 4096)      # a full disk is named as such, not numpy's "11008 requested and 8160 written"
     with atomic_path(p, suffix=".part") as tmp:
         with open(tmp, "wb") as f: np.save(f, a)
     return Path(p)
@@ -107,7 +108,8 @@ def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mi
                        f"{stats['clips_per_s']} clips/s, {stats['real_time_factor']}x real time; {done_before} already done")
     if bad:
         if on_bad == "skip": warnings.warn(f"skipped {len(bad)} bad clips:\n" + "\n".join(f"  {p}: {w}" for p, w in bad))
-        else: raise EmorecDataError(f"{len(bad)} bad clips (the other clips were extracted; on_bad='skip' to only warn):", bad)
+        else: raise EmorecDataError(f"{len(bad)} bad clips (the other clips were extracted; emorec-extract --on-bad skip, "
+                                    "or on_bad='skip' in Python, only warns):", bad)
     return stats
 
 # %% ../nbs/07_extract.ipynb #b2e0c002
@@ -157,4 +159,5 @@ def extract_cli(argv=None):
         extract_features(a.audio_dir, a.out, a.extractor, "flat" if a.flat else "mirror", a.on_bad, a.workers,
                          progress=not a.no_progress)
     except EmorecDataError as e: sys.exit(f"error: {e}")
+    except OSError as e: sys.exit(f"error: {os_error_message(e)}")
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import repo_root, shared_data
+from .core import repo_root, shared_data, os_error_message
 from .corpora import build_index, corpus_summary, apply_policy, label_space
 from .splits import make_split, split_report
 from .demo_corpus import make_demo_corpus
@@ -27,10 +27,10 @@ def index_demo(demo:Path, policy:str="all8") -> pd.DataFrame:
     return apply_policy(pd.concat([build_index(demo/"ravdess"), build_index(demo/"cremad")], ignore_index=True), policy)
 
 def run_demo(out:str|Path|None=None, size:str="small", seed:int=0, policy:str="all8", split:str="actor",
-             features:bool=True, extractor_epochs:int=8, train_epochs:int=0) -> dict:
-    "Make (or reuse) the demo corpus, index, split, print summary and padding figures, train the CNN, extract features."
+             features:bool=True, extractor_epochs:int=8, train_epochs:int=0, root:str|Path|None=None) -> dict:
+    "Make (or reuse) the demo corpus `out` (default `ROOT/data/demo`), index, split, print summary and padding figures, train the CNN, extract features; with `train_epochs`, the report and models go to `ROOT/runs` and `ROOT/models` (`root` defaults to the repository)."
     from emorec_nb.batches import seconds_to_frames, true_lengths
-    root = repo_root()
+    root = Path(root) if root else repo_root()
     demo = Path(out) if out else root/"data"/"demo"
     t0 = time.time()
     make_demo_corpus(demo, size=size, seed=seed)
@@ -50,22 +50,23 @@ def run_demo(out:str|Path|None=None, size:str="small", seed:int=0, policy:str="a
         print("\n-- padding efficiency on the true length distribution of all 8882 RAVDESS + CREMA-D clips")
         print(eff_true.to_string()); res["efficiency_true"] = eff_true
     if features: res.update(demo_features(demo, sp, seed, extractor_epochs))
-    if features and train_epochs: res.update(train_report(res["feature_dirs"].values(), train_epochs, policy, split))
+    if features and train_epochs: res.update(train_report(res["feature_dirs"].values(), train_epochs, policy, split, root=root))
     return res
 
-def train_report(feature_dirs, epochs:int=15, policy:str="all8", split:str="actor", model:str="both") -> dict:
-    "Run `nbs/train.ipynb` through papermill into `runs/train-TIMESTAMP.ipynb`; the models go to `models/cnn_lstm_fixed_TIMESTAMP`."
+def train_report(feature_dirs, epochs:int=15, policy:str="all8", split:str="actor", model:str="both", root:str|Path|None=None) -> dict:
+    "Run `nbs/train.ipynb` through papermill into `ROOT/runs/train-TIMESTAMP.ipynb`; the models go to `ROOT/models/cnn_lstm_fixed_TIMESTAMP` (`root`: the repository unless given)."
     import papermill as pm
-    root = repo_root()
+    repo = repo_root()
+    root = Path(root).resolve() if root else repo
     stamp = time.strftime("%Y%m%d_%H%M%S")
     report, run_dir = root/"runs"/f"train-{stamp}.ipynb", root/"models"/f"cnn_lstm_fixed_{stamp}"
     if report.exists() or run_dir.exists(): raise FileExistsError(f"{report} or {run_dir} exists; try again in a second")
-    report.parent.mkdir(exist_ok=True)
-    print(f"\n-- training {model} for up to {epochs} epochs through papermill: {root/'nbs/train.ipynb'} → {report}")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    print(f"\n-- training {model} for up to {epochs} epochs through papermill: {repo/'nbs/train.ipynb'} → {report}")
     t0 = time.time()
-    pm.execute_notebook(str(root/"nbs"/"train.ipynb"), str(report), cwd=str(root), progress_bar=False,
-                        parameters=dict(model=model, feature_dirs=",".join(map(str, feature_dirs)), epochs=epochs,
-                                        policy=policy, split=split, out="models", run_name=run_dir.name))
+    pm.execute_notebook(str(repo/"nbs"/"train.ipynb"), str(report), cwd=str(repo), progress_bar=False,
+                        parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs), epochs=epochs,
+                                        policy=policy, split=split, out=str(run_dir.parent), run_name=run_dir.name))
     comp = pd.read_csv(run_dir/"comparison.csv", index_col=0)
     print(f"   done in {time.time()-t0:.0f} s. Validation results ({BANNER.split(':')[0]}):")
     print(comp[["accuracy", "uar", "macro_f1", "epochs", "best"]].round(3).to_string())
@@ -96,7 +97,8 @@ def demo_features(demo:Path, sp:pd.DataFrame, seed:int=0, epochs:int=8) -> dict:
 def main(argv=None):
     "Console entry point `emorec-demo`."
     ap = argparse.ArgumentParser(prog="emorec-demo", description="Run the main job on the synthetic demo corpus.")
-    ap.add_argument("--out", default=None, help="demo corpus directory (default: data/demo in the repository)")
+    ap.add_argument("--out", default=None, help="put everything under this folder: data/demo (corpus), data/features, models, runs "
+                    "(default: the repository)")
     ap.add_argument("--size", default="small", help="demo corpus size: tiny, small, medium, large")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policy", default="all8", help="label policy: all8, shared6, merge_calm")
@@ -104,5 +106,9 @@ def main(argv=None):
     ap.add_argument("--no-features", action="store_true", help="stop before training the CNN and extracting features")
     ap.add_argument("--epochs", type=int, default=15, help="training epochs of the papermill run (0: no training)")
     a = ap.parse_args(argv)
-    run_demo(a.out, a.size, a.seed, a.policy, a.split, features=not a.no_features, train_epochs=a.epochs)
+    root = Path(a.out).resolve() if a.out else None
+    try: run_demo(root/"data"/"demo" if root else None, a.size, a.seed, a.policy, a.split, features=not a.no_features,
+                  train_epochs=a.epochs, root=root)
+    except (ValueError, FileExistsError) as e: sys.exit(f"error: {e}")          # EmorecDataError is a ValueError
+    except OSError as e: sys.exit(f"error: {os_error_message(e)}")
     return 0

@@ -33,20 +33,25 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
 
 class Predictor:
     "Audio clip → emotion probabilities, with a run's extractor and model."
-    def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False):
+    def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False, force_extractor:bool=False):
         self.h5, run = _resolve(model)
         self.model = load_model(self.h5)
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
-        want = None
+        exs = [m.get("extractor") or {} for m in params.get("feature_manifests", [])]
+        want = exs[0].get("sha256") if exs else None
         if extractor is None:
-            exs = [m.get("extractor") or {} for m in params.get("feature_manifests", [])]
             if not exs or not exs[0].get("path"):
                 raise EmorecDataError(f"{run}: params.json does not name the extractor; pass extractor=")
-            extractor, want = exs[0]["path"], exs[0].get("sha256")
+            extractor = exs[0]["path"]
         self.extractor = load_extractor(extractor)
-        if want and self.extractor.sha256() != want:
-            raise EmorecDataError(f"{extractor}: this extractor's hash differs from the one that made the training features")
+        got = self.extractor.sha256()
+        if want and got != want:                # another extractor's features mean something else to the model
+            if not force_extractor:
+                raise EmorecDataError(f"{extractor}: this extractor (sha256 {got}) is not the one that made the training "
+                                      f"features of {run} (sha256 {want}); --force-extractor uses it anyway")
+            print(f"warning: --force-extractor: extractor {extractor} has sha256 {got}; the model was trained on features "
+                  f"of sha256 {want}. Its predictions are not the run's.", file=sys.stderr)
         trained_norm = any(m.get("speaker_norm") for m in params.get("feature_manifests", []))
         if trained_norm != speaker_norm:
             raise EmorecDataError(f"{run}: its models were trained on " + ("speaker-normalised features: use --speaker-norm"
@@ -96,14 +101,16 @@ def predict_cli(argv=None):
     "Console entry point `emorec-predict`."
     ap = argparse.ArgumentParser(prog="emorec-predict", description="Emotion and class probabilities for audio clips.")
     ap.add_argument("model", help="a run directory (its better model) or a .h5 file of one")
-    ap.add_argument("clips", nargs="+"); ap.add_argument("--extractor", default=None, help="override the run's extractor")
+    ap.add_argument("clips", nargs="+"); ap.add_argument("--extractor", default=None, help="the run's extractor from another place (checked by hash)")
+    ap.add_argument("--force-extractor", action="store_true", help="use --extractor even when its hash is not the run's (says so on stderr)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--speaker-norm", action="store_true", help="normalise each speaker's clips with their own statistics "
                     f"(runs trained on speaker-normalised features; at least {MIN_SPEAKER_CLIPS} clips per speaker)")
     ap.add_argument("--speaker", default=None, help="with --speaker-norm: every clip is this speaker (default: from the file names)")
     a = ap.parse_args(argv)
     if a.speaker and not a.speaker_norm: ap.error("--speaker needs --speaker-norm")
-    try: pr = Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm)
+    if a.force_extractor and not a.extractor: ap.error("--force-extractor needs --extractor")
+    try: pr = Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm, force_extractor=a.force_extractor)
     except EmorecDataError as e: sys.exit(f"error: {e}")
     def show(c, r):
         if a.json: print(json.dumps(r))

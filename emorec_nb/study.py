@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, os, shutil, sys, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, atomic_path, write_json, new_run_dir
+from .core import EmorecDataError, atomic_path, write_json, new_run_dir, os_error_message
 from .corpora import build_index, apply_policy, label_space
 
 # %% auto #0
@@ -556,6 +556,7 @@ def study_cli(argv=None):
                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                          extractor_epochs=a.extractor_epochs, epochs=a.epochs, patience=a.patience, final=not a.no_final)
     except (EmorecDataError, FileNotFoundError) as e: sys.exit(f"error: {e}")
+    except OSError as e: sys.exit(f"error: {os_error_message(e, retry='resume with: emorec-study --resume STUDY_DIR')}")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")
         except Exception as e: print(f"warning: the study finished but its report was not made ({type(e).__name__}: {e}); "

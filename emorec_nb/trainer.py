@@ -4,30 +4,32 @@
 
 # %% ../nbs/10_trainer.ipynb #08e42562
 from __future__ import annotations
-import json, os, shutil, time, platform, warnings
+import contextlib, hashlib, json, os, shutil, time, platform, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, new_run_dir, write_json, atomic_path, repo_root
-from .corpora import build_index, apply_policy, label_space
+from .core import EmorecDataError, new_run_dir, write_json, atomic_path, repo_root, os_error_message, ensure_space
+from .corpora import build_index, apply_policy, label_space, _bad, LABEL_POLICIES
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
 import keras
 from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order, set_frame_stats
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'train_one',
-           'comparison_table', 'train', 'train_cli']
+__all__ = ['MODEL_FILES', 'DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'plan_digest',
+           'RunState', 'train_one', 'comparison_table', 'train', 'train_cli']
 
 # %% ../nbs/10_trainer.ipynb #5afcbbd0
 MODEL_FILES = {"bilstm": "lstm_model.h5", "pooling": "pooling_model.h5"}
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
                 lr=1e-3, patience=15, seed=42, class_weights=False, batching="bucket", cache="auto",
-                bilstm={}, pooling={}, devices=None)
+                bilstm={}, pooling={}, devices=None, on_bad="raise")
 
-def load_feature_index(feature_dirs, policy:str="all8") -> tuple[pd.DataFrame, list[dict]]:
+def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
     "Index feature directories under a label policy; also return their manifests."
     dirs = [Path(d) for d in ([feature_dirs] if isinstance(feature_dirs, (str, Path)) else feature_dirs)]
-    df = apply_policy(pd.concat([build_index(d) for d in dirs], ignore_index=True), policy)
+    for d in dirs:
+        if not d.is_dir(): raise EmorecDataError(f"{d}: no such feature directory")
+    df = apply_policy(build_index(dirs, on_bad=on_bad), policy)
     if (df["kind"] != "features").any(): raise EmorecDataError(f"{[str(d) for d in dirs]}: expected feature (.npy) files, found audio")
     mans = []
     for d in dirs:
@@ -91,14 +93,79 @@ def _strategy(devices):
     if key not in _STRATEGIES: _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(devices))
     return _STRATEGIES[key]
 
-def _best_so_far(csv:Path, key="val_accuracy"):
-    "The best `key` of the epochs a killed run finished (None before its first epoch ended: the CSV is empty then)."
-    if not csv.exists() or csv.stat().st_size == 0: return None
-    h = pd.read_csv(csv)
-    return float(h[key].max()) if key in h and len(h) else None
+def _nbytes(model) -> int:
+    "About how many bytes the model's weights and optimizer state take in an .h5 file."
+    vs = list(model.weights) + (list(model.optimizer.variables) if model.optimizer is not None else [])
+    return int(sum(np.prod(v.shape) for v in vs))*4 + (256 << 10)
+
+def plan_digest(plan) -> str:
+    "A short fingerprint of an epoch's batch plan (which clips, in which batches, in which order)."
+    h = hashlib.sha1()
+    for b in plan: h.update(np.asarray(b, dtype="<i8").tobytes() + b"|")
+    return h.hexdigest()[:12]
+
+class RunState(keras.callbacks.Callback):
+    """A model's resume state, saved at the end of every epoch: latest weights (with the optimizer's), best weights,
+    history and the early-stopping / LR-schedule counters. Files are written atomically and `state.json`, written
+    last and flushed to disk, names the ones that count, so a kill at any moment leaves the previous epoch's state."""
+    def __init__(self, run_dir:Path, kind:str, train_ds=None, monitor:str="val_accuracy", stateful=()):
+        super().__init__()
+        self.dir, self.kind, self.train_ds, self.monitor = Path(run_dir)/".backup"/kind, kind, train_ds, monitor
+        self.history_csv, self.stateful = Path(run_dir)/f"history_{kind}.csv", list(stateful)
+        self.state = self.read(run_dir, kind)
+
+    @staticmethod
+    def read(run_dir:Path, kind:str) -> dict:
+        "The saved state of `kind` in `run_dir` (epoch 0 and nothing else when there is none)."
+        f = Path(run_dir)/".backup"/kind/"state.json"
+        return json.loads(f.read_text()) if f.exists() else dict(epoch=0, best=None, best_file=None, latest=None, history=[], callbacks={})
+
+    def on_train_begin(self, logs=None):           # runs after EarlyStopping and ReduceLROnPlateau reset themselves
+        s = self.state
+        if not s["latest"]: return
+        if self.model.optimizer is not None and not self.model.optimizer.built: self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(self.dir/s["latest"]))
+        self.model._initial_epoch = s["epoch"]       # what BackupAndRestore sets: fit starts at this epoch
+        for cb, saved in zip(self.stateful, s["callbacks"].get("list", [])):
+            for k, v in saved.items(): setattr(cb, k, v)
+        for g, v in zip(self._seed_generators(), s.get("seeds", [])): g.state.assign(np.asarray(v, dtype=g.state.dtype))
+
+    def _seed_generators(self) -> list:
+        "The dropout layers' random generators: their state is not in the weights file, and a resumed run needs it."
+        return [v for layer in self.model._flatten_layers() for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+
+    def _save_weights(self, name:str):
+        ensure_space(self.dir/name, _nbytes(self.model))
+        with atomic_path(self.dir/name, suffix=".weights.h5") as tmp: self.model.save_weights(str(tmp))
+
+    def on_epoch_end(self, epoch, logs=None):
+        s, logs = self.state, dict(logs or {})
+        row = dict(epoch=epoch, **{k: float(v) for k, v in logs.items()})
+        if self.train_ds is not None: row["plan"] = plan_digest(self.train_ds.plan_for(epoch))
+        new = dict(epoch=epoch + 1, history=s["history"] + [row], best=s["best"], best_file=s["best_file"],
+                   latest=f"latest_{epoch}.weights.h5")
+        val = logs.get(self.monitor)
+        if val is not None and (s["best"] is None or val > s["best"]):
+            new.update(best=float(val), best_file=f"best_{epoch}.weights.h5"); self._save_weights(new["best_file"])
+        self._save_weights(new["latest"])
+        new["callbacks"] = dict(list=[{k: (float(getattr(cb, k)) if getattr(cb, k) is not None else None)
+                                       for k in ("wait", "best", "cooldown_counter", "stopped_epoch") if hasattr(cb, k)}
+                                      for cb in self.stateful])
+        new["stopped"] = bool(getattr(self.model, "stop_training", False))   # early stopping ended the fit here
+        new["seeds"] = [np.asarray(keras.ops.convert_to_numpy(g.state.value)).tolist() for g in self._seed_generators()]
+        with atomic_path(self.history_csv) as tmp: pd.DataFrame(new["history"]).to_csv(tmp, index=False)
+        write_json(self.dir/"state.json", new)        # the commit point
+        for f in self.dir.glob("*.weights.h5"):
+            if f.name not in (new["latest"], new["best_file"]): f.unlink(missing_ok=True)
+        self.state = new
+
+    def load_best(self):
+        "Put the best epoch's weights into the model (the latest ones when no epoch had a validation score)."
+        f = self.state["best_file"] or self.state["latest"]
+        if f: self.model.load_weights(str(self.dir/f))
 
 def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
-    "Fit one model with the run's callbacks; save its best weights as `.h5` in `run_dir`."
+    "Fit one model with the run's callbacks, resuming from its saved state; save its best weights as `.h5` in `run_dir`."
     keras.utils.set_random_seed(p["seed"])
     strategy = _strategy(p.get("devices"))
     build = {"bilstm": build_bilstm, "pooling": build_pooling}[kind]
@@ -110,19 +177,20 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
     if strategy is not None:
         with strategy.scope(): model = make()
     else: model = make()
-    best_w, hist = run_dir/f".{kind}_best.weights.h5", run_dir/f"history_{kind}.csv"
-    cbs = [keras.callbacks.BackupAndRestore(str(run_dir/".backup"/kind)),
-           keras.callbacks.ModelCheckpoint(str(best_w), monitor="val_accuracy", mode="max", save_best_only=True,
-                                           save_weights_only=True, initial_value_threshold=_best_so_far(hist)),
-           keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5),
-           keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"]),
-           keras.callbacks.CSVLogger(str(hist), append=True)]
-    model.fit(**train_ds.fit_args(), validation_data=val_ds,   # one data iterator for the run (see batches)
-              epochs=p["epochs"], callbacks=cbs, verbose=p.get("verbose", 2))
-    if best_w.exists(): model.load_weights(str(best_w))
+    es = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"])
+    rlr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)
+    state = RunState(run_dir, kind, train_ds, stateful=[es, rlr])
+    train_ds.epoch = state.state["epoch"]; train_ds._make_plan()   # the stream goes on with the plan of the epoch it resumes
+    if p.get("verbose", 2): print(f"training {kind}" + (f" (resuming at epoch {train_ds.epoch})" if train_ds.epoch else ""), flush=True)
+    if train_ds.epoch < p["epochs"] and not state.state.get("stopped"):
+        model.fit(**train_ds.fit_args(), validation_data=val_ds,   # one data iterator for the run (see batches)
+                  epochs=p["epochs"], callbacks=[es, rlr, state], verbose=p.get("verbose", 2))
+    state.load_best()
     model.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    ensure_space(run_dir/MODEL_FILES[kind], _nbytes(model))
     save_h5(model, run_dir/MODEL_FILES[kind], classes=list(classes), policy=p["policy"], kind=kind)
     return model
+
 
 # %% ../nbs/10_trainer.ipynb #a85932c7
 def _plots(run_dir:Path, results:dict, classes):
@@ -150,35 +218,60 @@ def comparison_table(results:dict) -> pd.DataFrame:
     df["best"] = df.index == df["uar"].idxmax() if len(df) else []
     return df
 
-def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="models", **params) -> Path:
-    "Train the models of a run (see DEFAULTS); returns the run directory. `resume` continues a killed run."
-    if resume:
-        run_dir = Path(resume)
-        p = json.loads((run_dir/"params.json").read_text())
-        status = json.loads((run_dir/"status.json").read_text())
-        if status.get("state") == "finished": raise EmorecDataError(f"{run_dir}: this run already finished; nothing to resume")
-    else:
-        unknown = set(params) - set(DEFAULTS) - {"verbose"}
-        if unknown: raise TypeError(f"unknown training parameters: {sorted(unknown)}")
-        p = {**DEFAULTS, **params}
-        if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
-        if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
-        p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
-        if run_dir is None: run_dir = new_run_dir(out)
-        else:
-            run_dir = Path(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=False)       # never reuse a directory
-    t_run = time.time()
-    df, mans = load_feature_index(p["feature_dirs"], p["policy"])
-    classes = label_space(p["policy"])
+def _check_params(params:dict) -> dict:
+    unknown = set(params) - set(DEFAULTS) - {"verbose"}
+    if unknown: raise TypeError(f"unknown training parameters: {sorted(unknown)}")
+    p = {**DEFAULTS, **params}
+    if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
+    if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
+    if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
+    p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
+    return p
+
+def _resume_params(run_dir:Path) -> dict:
+    try: p = json.loads((run_dir/"params.json").read_text())
+    except FileNotFoundError: raise EmorecDataError(f"{run_dir}: no params.json: not a run directory made by emorec-train") from None
+    st = run_dir/"status.json"
+    if st.exists() and json.loads(st.read_text()).get("state") == "finished":
+        raise EmorecDataError(f"{run_dir}: this run already finished; nothing to resume")
+    return {**DEFAULTS, **p}
+
+def _datasets(p:dict, manifests_ok:bool=True):
+    "Index, split and load-check the features of a run: every data error surfaces here, before any training step."
+    df, mans = load_feature_index(p["feature_dirs"], p["policy"], p["on_bad"])
+    probs = PaddedBatches.from_index(df, shuffle=False).problems()      # NaN, Inf, files changed since indexing
+    _bad(probs, p["on_bad"], "bad feature files")
+    df = df[~df["path"].isin({q for q, _ in probs})].reset_index(drop=True)
     sp, note = choose_split(df, p["split"], p["val_frac"], p["seed"], mans)
+    return df, mans, sp, note
+
+def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="models", **params) -> Path:
+    "Train the models of a run (see DEFAULTS); returns the run directory. `resume` continues a killed or failed run."
+    p = _resume_params(Path(resume)) if resume else _check_params(params)
+    df, mans, sp, note = _datasets(p)                 # bad arguments and bad data fail here: no run directory yet
+    if resume: run_dir = Path(resume)
+    elif run_dir is None: run_dir = new_run_dir(out)
+    else: run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=False)       # never reuse a directory
+    try: return _train(run_dir, p, df, mans, sp, note, fresh=not resume)
+    except BaseException as e:
+        if not resume and not (run_dir/"params.json").exists(): shutil.rmtree(run_dir, ignore_errors=True)   # nothing to resume
+        else:
+            e.run_dir = run_dir
+            with contextlib.suppress(OSError):
+                write_json(run_dir/"status.json", dict(state="failed", error=f"{type(e).__name__}: {e}"[:2000], pid=os.getpid(),
+                                                       failed=time.strftime("%Y-%m-%d %H:%M:%S")))
+        raise
+
+def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
+    t_run = time.time()
+    classes = label_space(p["policy"])
     synthetic = any(m.get("synthetic") for m in mans)
-    if not resume:
+    if fresh:
+        save_split(sp, run_dir/"split.csv")
         p.update(classes=classes, split_note=note, synthetic=synthetic, n_clips=len(df),
                  versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
                  feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
-        write_json(run_dir/"params.json", p)
-        save_split(sp, run_dir/"split.csv")
+        write_json(run_dir/"params.json", p)          # from here on the run can be resumed
     write_json(run_dir/"status.json", dict(state="running", pid=os.getpid(), started=time.strftime("%Y-%m-%d %H:%M:%S")))
     tr, va = sp[sp.split == "train"].reset_index(drop=True), sp[sp.split == "val"].reset_index(drop=True)
     cache = p["cache"] if p["cache"] != "auto" else bool(df["n_frames"].sum()*df["dims"].iloc[0]*4 < 2**31)
@@ -199,9 +292,10 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
         results[kind] = dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
                              best_epoch=int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1),
                              replicas=replicas)
-        pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(run_dir/f"val_predictions_{kind}.csv", index=False)
+        with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
+            pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
     comp = comparison_table(results)
-    comp.to_csv(run_dir/"comparison.csv")
+    with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
     best = comp["uar"].idxmax()
     write_json(run_dir/"metrics.json", dict(
         split=note, synthetic=synthetic, label_policy=p["policy"], classes=classes,
@@ -212,11 +306,11 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
                 for k, r in results.items()},
         best_model=best))
     _plots(run_dir, results, classes)
-    shutil.rmtree(run_dir/".backup", ignore_errors=True)             # resume state and checkpoints: no longer needed
-    for k in kinds: (run_dir/f".{k}_best.weights.h5").unlink(missing_ok=True)
+    shutil.rmtree(run_dir/".backup", ignore_errors=True)             # resume state: the models are saved, it is not needed
     write_json(run_dir/"status.json", dict(state="finished", seconds=round(time.time() - t_run, 1), best_model=best,
                                            finished=time.strftime("%Y-%m-%d %H:%M:%S")))
     return run_dir
+
 
 # %% ../nbs/10_trainer.ipynb #8471bcf0
 def train_cli(argv=None):
@@ -224,13 +318,14 @@ def train_cli(argv=None):
     import argparse, sys
     ap = argparse.ArgumentParser(prog="emorec-train", description="Train the BiLSTM and/or pooling model on CNN features.")
     ap.add_argument("--feature-dirs", nargs="+"); ap.add_argument("--model", default="both", choices=["bilstm", "pooling", "both"])
-    ap.add_argument("--policy", default="all8"); ap.add_argument("--split", default="actor", choices=["actor", "random"])
+    ap.add_argument("--policy", default="all8", choices=list(LABEL_POLICIES)); ap.add_argument("--split", default="actor", choices=["actor", "random"])
     ap.add_argument("--val-frac", type=float, default=0.2); ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     ap.add_argument("--batch-size", type=int, default=32); ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--patience", type=int, default=DEFAULTS["patience"]); ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--class-weights", action="store_true"); ap.add_argument("--out", default="models")
     ap.add_argument("--run-name", default=None, help="run directory name inside --out (must not exist)")
-    ap.add_argument("--resume", default=None, help="continue a killed run in this directory")
+    ap.add_argument("--resume", default=None, help="continue a killed or failed run in this directory")
+    ap.add_argument("--on-bad", default="raise", choices=["raise", "skip"], help="bad feature files: stop (default) or drop them with a warning")
     a = ap.parse_args(argv)
     try:
         if a.resume: run = train(resume=a.resume)
@@ -240,8 +335,11 @@ def train_cli(argv=None):
             if target is not None and target.exists(): sys.exit(f"error: {target} already exists; runs are never overwritten")
             run = train(run_dir=target, out=a.out, model=a.model, feature_dirs=a.feature_dirs, policy=a.policy, split=a.split,
                         val_frac=a.val_frac, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                        seed=a.seed, class_weights=a.class_weights)
+                        seed=a.seed, class_weights=a.class_weights, on_bad=a.on_bad)
     except (EmorecDataError, FileExistsError) as e: sys.exit(f"error: {e}")
+    except OSError as e:
+        run = getattr(e, "run_dir", None)
+        sys.exit(f"error: {os_error_message(e, retry=f'resume with: emorec-train --resume {run}' if run else 'run the same command again')}")
     print(f"run directory: {run}")
     print(pd.read_csv(run/"comparison.csv").to_string(index=False))
     return 0

@@ -32,3 +32,19 @@ def run(cmd, timeout=600, **kw):
     "Run a command, returning the CompletedProcess; output is kept for assertion messages."
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **kw.pop("env", {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def _repo_files() -> set:
+    "Untracked and ignored files in the repository, bytecode and caches aside."
+    r = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True)
+    skip = ("__pycache__", ".pytest_cache", ".venv/", ".egg-info", ".ipynb_checkpoints")
+    return {l[3:] for l in r.stdout.splitlines() if l[:2] in ("??", "!!") and not any(s in l for s in skip)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_write_only_to_temporary_folders():
+    "The test session must leave the repository as it found it: tests and benchmarks write only to temporary folders."
+    before = _repo_files()
+    yield
+    new = sorted(_repo_files() - before)
+    assert not new, f"the tests wrote into the repository: {new[:20]}"

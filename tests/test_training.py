@@ -1,4 +1,4 @@
-"""Training as users run it: papermill on nbs/train.ipynb, emorec-train killed and resumed, MirroredStrategy on two
+"""Training as users run it: papermill on nbs/train.ipynb, MirroredStrategy on two
 logical CPUs, and runs that are never overwritten. All on the synthetic demo corpus's features."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
@@ -51,31 +51,6 @@ def test_papermill_two_epochs_writes_every_file(demo_features, tmp_path):
         np.testing.assert_allclose(got, saved[model.meta["classes"]].to_numpy(float), atol=1e-5)
 
 
-def test_training_resumes_after_a_kill(demo_features, tmp_path):
-    cmd = [str(BIN/"emorec-train"), "--feature-dirs", *demo_features, "--model", "bilstm", "--epochs", "12",
-           "--patience", "50", "--out", str(tmp_path), "--run-name", "r"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    hist = tmp_path/"r"/"history_bilstm.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None:
-        if hist.exists() and len(hist.read_text().strip().splitlines()) >= 1 + 3: break
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL); p.wait()
-    before = pd.read_csv(hist)
-    assert 3 <= len(before) < 12, f"killed after {len(before)} epochs"
-    assert json.loads((tmp_path/"r"/"status.json").read_text())["state"] == "running"
-    assert not (tmp_path/"r"/"lstm_model.h5").exists()
-    r = run([str(BIN/"emorec-train"), "--resume", str(tmp_path/"r")], timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    after = pd.read_csv(hist)
-    assert after["epoch"].tolist() == list(range(12)), after["epoch"].tolist()   # every epoch once, none lost or redone
-    pd.testing.assert_frame_equal(after.iloc[:len(before)], before)            # finished epochs kept as they were
-    assert json.loads((tmp_path/"r"/"status.json").read_text())["state"] == "finished"
-    assert (tmp_path/"r"/"lstm_model.h5").exists()
-    r = run([str(BIN/"emorec-train"), "--resume", str(tmp_path/"r")])
-    assert r.returncode != 0 and "already finished" in r.stderr
-
-
 def test_mirrored_strategy_on_two_logical_cpus(demo_features, tmp_path):
     code = f"""
 import tensorflow as tf
@@ -101,19 +76,3 @@ def test_a_run_directory_is_never_overwritten(demo_features, tmp_path):
     from emorec_nb.core import new_run_dir
     a, b = new_run_dir(tmp_path, stamp="x"), new_run_dir(tmp_path, stamp="x")
     assert a != b and a.exists() and b.exists()
-
-
-def test_training_killed_in_its_first_epoch_resumes(demo_features, tmp_path):
-    "Killed before the first epoch ends, the history CSV is still empty: --resume must start that model afresh."
-    cmd = [str(BIN/"emorec-train"), "--feature-dirs", *demo_features, "--model", "pooling", "--epochs", "2",
-           "--out", str(tmp_path), "--run-name", "r"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    hist = tmp_path/"r"/"history_pooling.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None and not hist.exists(): time.sleep(0.01)
-    p.send_signal(signal.SIGKILL); p.wait()
-    assert hist.exists() and hist.stat().st_size == 0, "the kill did not land in the first epoch"
-    r = run([str(BIN/"emorec-train"), "--resume", str(tmp_path/"r")], timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert pd.read_csv(hist)["epoch"].tolist() == [0, 1]
-    assert json.loads((tmp_path/"r"/"status.json").read_text())["state"] == "finished"
