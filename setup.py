@@ -22,6 +22,7 @@ py_versions = "3.11 3.12 3.13".split()
 
 requirements = shlex.split(cfg.get("requirements", ""))
 dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
+backend_extras = {k: shlex.split(cfg.get(f"{k}_requirements", "")) for k in ("cpu", "gpu")}
 lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
 min_python = cfg["min_python"]
 console_scripts = cfg.get("console_scripts", "").split()
@@ -38,7 +39,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, **backend_extras},
     dependency_links=cfg.get("dep_links", "").split(),
     python_requires=">=" + min_python,
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",

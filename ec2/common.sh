@@ -10,8 +10,9 @@
 #   EMOREC_EC2_PYTHON                Python on the instance to run with (default: a venv made in the remote dir)
 #   EMOREC_EC2_SSH_PORT              SSH port (default: 22)
 #   EMOREC_KNOWN_HOSTS               known_hosts file kept by the project (default: .ec2/known_hosts in the repository)
-# Only the tests set these two: EMOREC_AWS_ENDPOINT_URL (an EC2 API endpoint such as a local moto_server) and
-# EMOREC_TEST_HOST_OVERRIDE (the address to SSH to instead of the public IP the API reports).
+# Only the tests set these three: EMOREC_AWS_ENDPOINT_URL (an EC2/SSM API endpoint such as a local moto_server),
+# EMOREC_TEST_HOST_OVERRIDE (the address to SSH to instead of the public IP the API reports) and
+# EMOREC_EC2_SHUTDOWN (the power-off command the instance runs for auto-stop; default: sudo shutdown -h).
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=${EMOREC_EC2_NAME:-emorec-train}
@@ -42,11 +43,22 @@ run() {
   if [ "$DRY_RUN" = 1 ]; then printf 'would run:'; printf ' %q' "$@"; echo; else "$@"; fi
 }
 
+# Octal permission bits of a file, with GNU stat (Linux) or BSD stat (macOS).
+file_mode() { stat -c '%a' "$1" 2>/dev/null || stat -f '%Lp' "$1"; }
+
+# Refuse values that would reach a remote shell or Python unquoted: integers, identifiers, safe paths.
+check_int() { [[ "$2" =~ ^[0-9]+$ ]] || die "$1 must be a whole number, not '$2'"; }
+check_ident() { [[ "$2" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$1 must be a Python identifier (letters, digits, _), not '$2'"; }
+check_path() {
+  [[ "$2" =~ ^[A-Za-z0-9._/~+-]+$ ]] || die "$1 may hold only letters, digits and . _ / ~ + -, not '$2'"
+  case "/$2/" in */../*) die "$1 must not contain '..': '$2'" ;; esac
+}
+
 check_key() {
   [ -n "$KEY" ] || die "no SSH key given: use --key PATH or EMOREC_EC2_KEY"
   [ -f "$KEY" ] || die "SSH key not found: $KEY"
   local mode
-  mode=$(stat -c '%a' "$KEY")
+  mode=$(file_mode "$KEY")
   [ "$mode" = 600 ] || [ "$mode" = 400 ] || die "SSH key $KEY has mode $mode; it must be 0600 (chmod 600 '$KEY')"
 }
 
@@ -65,14 +77,23 @@ rssh_tty() { ssh -t "${SSH_OPTS[@]}" "$SSH_USER@$HOST" "$@"; }
 
 rsync_ssh() { printf 'ssh -i %q -p %q -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=%q -o BatchMode=yes -o ConnectTimeout=5 -o IdentitiesOnly=yes' "$KEY" "$SSH_PORT" "$KNOWN_HOSTS"; }
 
-# The instance id: --instance-id, or the newest non-terminated instance tagged Name=$NAME.
+# The instance id: --instance-id, or the newest non-terminated instance tagged Name=$NAME; prints nothing when there
+# is none. Returns non-zero when the lookup itself failed: callers must abort then, never launch.
 find_instance() {
-  if [ -n "$INSTANCE_ID" ]; then echo "$INSTANCE_ID"; return; fi
+  if [ -n "$INSTANCE_ID" ]; then echo "$INSTANCE_ID"; return 0; fi
   local id
   id=$(awsc ec2 describe-instances \
         --filters "Name=tag:Name,Values=$NAME" "Name=instance-state-name,Values=pending,running,stopping,stopped" \
-        --query 'sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId' --output text) || die "aws ec2 describe-instances failed"
-  [ -n "$id" ] && [ "$id" != None ] && echo "$id"
+        --query 'sort_by(Reservations[].Instances[], &LaunchTime)[-1].InstanceId' --output text) || return 1
+  if [ -n "$id" ] && [ "$id" != None ]; then echo "$id"; fi
+  return 0
+}
+
+# Look the instance up, or die: a failed lookup never counts as "no instance".
+lookup_instance() {
+  local id
+  id=$(find_instance) || die "cannot look up instances (aws ec2 describe-instances failed); nothing was launched or changed"
+  INSTANCE_ID=$id
 }
 
 instance_state() { awsc ec2 describe-instances --instance-ids "$1" --query 'Reservations[0].Instances[0].State.Name' --output text; }
@@ -94,11 +115,20 @@ wait_running() {
   if [ -z "$HOST" ] || [ "$HOST" = None ]; then die "instance $id has no public IP address"; fi
 }
 
+# A host key that changed is never retried: say which line to delete.
+host_key_check() {
+  case "$1" in *"REMOTE HOST IDENTIFICATION HAS CHANGED"*|*"Host key verification failed"*)
+    local h=$HOST; [ "$SSH_PORT" = 22 ] || h="[$HOST]:$SSH_PORT"
+    die "the SSH host key of $h is not the one in $KNOWN_HOSTS (a new instance at an old address, or an attack). If the instance was replaced, delete the old key with: ssh-keygen -f '$KNOWN_HOSTS' -R '$h'" ;;
+  esac
+}
+
 # Wait (bounded) until SSH answers.
 wait_ssh() {
   local deadline=$((SECONDS + TIMEOUT)) err
   while :; do
     if err=$(rssh true 2>&1); then return 0; fi
+    host_key_check "$err"
     [ $SECONDS -ge $deadline ] && die "cannot reach $SSH_USER@$HOST:$SSH_PORT over SSH within ${TIMEOUT}s (last error: ${err##*$'\n'})"
     sleep 2
   done
@@ -107,7 +137,7 @@ wait_ssh() {
 # Resolve the instance (given or by name), wait for it and for SSH. Sets INSTANCE_ID and HOST.
 connect() {
   check_key; ssh_opts
-  INSTANCE_ID=$(find_instance) || true
+  lookup_instance
   [ -n "$INSTANCE_ID" ] || die "no instance tagged Name=$NAME (use --instance-id, or deploy with --launch)"
   wait_running "$INSTANCE_ID"
   wait_ssh
@@ -134,4 +164,8 @@ parse_common() {
       *) REST+=("$1"); shift ;;
     esac
   done
+  check_int --ssh-port "$SSH_PORT"; check_int --timeout "$TIMEOUT"
+  check_path --remote-dir "$REMOTE_DIR"
+  [ -z "$REMOTE_PYTHON" ] || check_path --python "$REMOTE_PYTHON"
+  [ -z "$INSTANCE_ID" ] || [[ "$INSTANCE_ID" =~ ^i-[0-9a-f]+$ ]] || die "--instance-id must look like i-0123abcd, not '$INSTANCE_ID'"
 }

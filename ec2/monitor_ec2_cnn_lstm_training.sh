@@ -14,9 +14,11 @@ Without an action: an interactive menu. Actions (for scripts):
   --gpu            GPU usage (nvidia-smi); says so when the instance has no GPU
   --log [--follow] the training log's last lines (--lines N, default 40), or follow it live
   --summary        each run's models: best validation accuracy and UAR (models/cnn_lstm_fixed_*/metrics.json)
-  --fetch [DEST]   copy models/ and the executed reports back with rsync (default DEST: ./ec2-results/INSTANCE;
-                   existing local files are never overwritten)
-  --stop           stop the instance (aws ec2 stop-instances)
+  --summary        also shows a study's fold table and verdict (models/study_*/summary.json)
+  --fetch [DEST]   copy models/ and the executed reports back with rsync (default DEST: ./ec2-results/INSTANCE);
+                   files that changed there since the last fetch are refreshed
+  --stop           stop the instance (EC2 API: works when SSH does not)
+  --terminate      terminate the instance (EC2 API; its disk and anything not fetched are gone)
 Options shared with the deploy script: --instance-id, --name, --key, --user, --ssh-port, --remote-dir, --python,
 --timeout, --region, --profile (and their EMOREC_EC2_* environment variables). -h, --help: this text.
 TXT
@@ -27,14 +29,30 @@ parse_common "$@"
 set -- "${REST[@]+"${REST[@]}"}"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --status|--gpu|--log|--summary|--stop) ACTION=${1#--}; shift ;;
+    --status|--gpu|--log|--summary|--stop|--terminate) ACTION=${1#--}; shift ;;
     --fetch) ACTION=fetch; shift; if [ $# -gt 0 ] && [[ "$1" != --* ]]; then DEST=$1; shift; fi ;;
     --follow) FOLLOW=1; shift ;;
-    --lines) LINES=$2; shift 2 ;;
+    --lines) check_int --lines "$2"; LINES=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
+
+# Stopping and terminating use the EC2 API only: they must work when the instance does not answer SSH.
+api_instance() {
+  lookup_instance
+  [ -n "$INSTANCE_ID" ] || die "no instance tagged Name=$NAME (use --instance-id)"
+}
+if [ "$ACTION" = stop ]; then
+  api_instance
+  awsc ec2 stop-instances --instance-ids "$INSTANCE_ID" --query 'StoppingInstances[0].CurrentState.Name' --output text || die "cannot stop $INSTANCE_ID"
+  exit 0
+fi
+if [ "$ACTION" = terminate ]; then
+  api_instance
+  awsc ec2 terminate-instances --instance-ids "$INSTANCE_ID" --query 'TerminatingInstances[0].CurrentState.Name' --output text || die "cannot terminate $INSTANCE_ID"
+  exit 0
+fi
 
 connect
 RDIR_Q=$(printf '%q' "$REMOTE_DIR")
@@ -73,7 +91,18 @@ do_summary() {
   rssh "cd $RDIR_Q && $py - <<'PY'
 import json, glob
 runs = sorted(glob.glob('models/cnn_lstm_fixed_*/metrics.json'))
-if not runs: print('summary: no finished run yet (models/cnn_lstm_fixed_*/metrics.json)')
+studies = sorted(glob.glob('models/study_*/summary.json'))
+if not runs and not studies: print('summary: no finished run yet (models/cnn_lstm_fixed_*/metrics.json, models/study_*/summary.json)')
+for f in studies:
+    s = json.load(open(f))
+    print(f\"{f.split('/')[1]}: cross-validated study\")
+    for k, m in s['models'].items(): print(f\"  {k:24s} UAR {m['uar']:.3f} +- {m['uar_std']:.3f}  accuracy {m['accuracy']:.3f}\")
+    try:
+        import pandas as pd
+        cv = pd.read_csv(f.replace('summary.json', 'cv_results.csv'))
+        print(cv.pivot_table(index='fold', columns=['variant', 'model'], values='uar').round(3).to_string())
+    except Exception as e: print(f'  (no fold table: {e})')
+    for v in s.get('verdicts', []): print('  ' + v)
 for f in runs:
     m = json.load(open(f))
     print(f\"{f.split('/')[1]}: {m.get('split', '')}{'  [SYNTHETIC demo corpus]' if m.get('synthetic') else ''}\")
@@ -87,13 +116,15 @@ PY"
 do_fetch() {
   local dest=${DEST:-ec2-results/$INSTANCE_ID}
   mkdir -p "$dest"
-  rsync -az --ignore-existing -e "$(rsync_ssh)" "$SSH_USER@$HOST:$REMOTE_DIR/models/" "$dest/models/"
-  rsync -az --ignore-existing -e "$(rsync_ssh)" --include='*.ipynb' --include='*.log' --exclude='*' \
+  # No --ignore-existing: a status or log fetched mid-run must not stay stale for ever.
+  rsync -az -e "$(rsync_ssh)" "$SSH_USER@$HOST:$REMOTE_DIR/models/" "$dest/models/"
+  rsync -az -e "$(rsync_ssh)" --include='*.ipynb' --include='*.log' --include='*.exit' --include='*.autostop' --exclude='*' \
       "$SSH_USER@$HOST:$REMOTE_DIR/runs/" "$dest/runs/"
   say "results in $dest"; find "$dest" -name '*.h5' | sort
 }
 
 do_stop() { awsc ec2 stop-instances --instance-ids "$INSTANCE_ID" --query 'StoppingInstances[0].CurrentState.Name' --output text; }
+do_terminate() { awsc ec2 terminate-instances --instance-ids "$INSTANCE_ID" --query 'TerminatingInstances[0].CurrentState.Name' --output text; }
 
 if [ -n "$ACTION" ]; then "do_$ACTION"; exit $?; fi
 

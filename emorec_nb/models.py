@@ -14,7 +14,7 @@ from keras import ops, layers
 
 # %% auto #0
 __all__ = ['BUILDERS', 'MaskedPooling', 'FrameStandardize', 'build_bilstm', 'build_pooling', 'build_model', 'predict_in_order',
-           'set_frame_stats', 'save_h5', 'read_spec', 'load_model']
+           'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info', 'gpu_check_cli', 'lstm_kernel']
 
 # %% ../nbs/09_models.ipynb #7a8c41e5
 @keras.saving.register_keras_serializable(package="emorec_nb")
@@ -153,3 +153,37 @@ def load_model(path:str|Path) -> keras.Model:
     model.load_weights(str(path))
     model.meta = meta
     return model
+
+# %% ../nbs/09_models.ipynb #7f114170
+def device_info() -> dict:
+    "The Keras backend, the GPUs it sees (names) and the device a run uses."
+    b, gpus = keras.backend.backend(), []
+    if b == "tensorflow":
+        import tensorflow as tf
+        gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in tf.config.list_physical_devices("GPU")]
+    elif b == "jax":
+        import jax; gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    elif b == "torch":
+        import torch; gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    import os
+    return dict(backend=b, gpus=gpus, device=gpus[0] if gpus else f"CPU ({os.cpu_count()} cores)")
+
+# %% ../nbs/09_models.ipynb #56d69dc7
+def gpu_check_cli(argv=None):
+    "Console entry point `emorec-gpu-check`: prints the GPU Keras sees, or exits 1 saying there is none."
+    import sys
+    info = device_info()
+    if not info["gpus"]: sys.exit(f"Keras ({info['backend']} backend) sees no GPU; it would train on the {info['device']}")
+    print(f"GPU: {', '.join(info['gpus'])} (Keras {keras.__version__}, {info['backend']} backend)")
+    return 0
+
+# %% ../nbs/09_models.ipynb #482f0937
+def lstm_kernel(model:keras.Model) -> str:
+    "'cudnn' if the model's traced inference graph runs its LSTMs through cuDNN, 'generic' otherwise (or 'none' without LSTM)."
+    if not any(isinstance(l, keras.layers.LSTM) for l in model._flatten_layers()): return "none"
+    if keras.backend.backend() != "tensorflow": return "generic"
+    import tensorflow as tf
+    f = tf.function(lambda x: model(x, training=False))
+    g = f.get_concrete_function(tf.TensorSpec((None, None, model.input_shape[-1]), tf.float32)).graph.as_graph_def()
+    ops = [n.op for n in g.node] + [n.op for fn in g.library.function for n in fn.node_def]
+    return "cudnn" if any(o.startswith("CudnnRNN") for o in ops) else "generic"

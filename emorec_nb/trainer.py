@@ -12,7 +12,7 @@ from .corpora import build_index, apply_policy, label_space, _bad, LABEL_POLICIE
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
 import keras
-from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order, set_frame_stats
+from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'plan_digest',
@@ -177,6 +177,11 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
     if strategy is not None:
         with strategy.scope(): model = make()
     else: model = make()
+    params_json = Path(run_dir)/"params.json"
+    if kind == "bilstm" and params_json.exists():                # what the run really ran on, for the report
+        saved = json.loads(params_json.read_text())
+        saved.setdefault("device", device_info())["lstm_kernel"] = lstm_kernel(model)
+        write_json(params_json, saved)
     es = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"])
     rlr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)
     state = RunState(run_dir, kind, train_ds, stateful=[es, rlr])
@@ -270,6 +275,7 @@ def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
         save_split(sp, run_dir/"split.csv")
         p.update(classes=classes, split_note=note, synthetic=synthetic, n_clips=len(df),
                  versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
+                 device=device_info(),
                  feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
         write_json(run_dir/"params.json", p)          # from here on the run can be resumed
     write_json(run_dir/"status.json", dict(state="running", pid=os.getpid(), started=time.strftime("%Y-%m-%d %H:%M:%S")))

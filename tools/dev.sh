@@ -38,9 +38,9 @@ python_env() {
   [ -x "$BIN/python" ] || "$PY" -m venv "$VENV"
   local stamp; stamp=$(cat settings.ini setup.py | sha1sum | cut -c1-16)
   if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
-    echo "== installing emorec_nb (editable, with dev extras) into $VENV"
+    echo "== installing emorec_nb (editable, with the cpu and dev extras) into $VENV"
     "$BIN/python" -m pip install -q --upgrade pip setuptools wheel
-    "$BIN/python" -m pip install -q -e ".[dev]"
+    "$BIN/python" -m pip install -q -e ".[cpu,dev]"
     echo "$stamp" > "$VENV/.installed"
   fi
 }
