@@ -27,6 +27,7 @@ Instance:
   --ami AMI|auto          for --launch (default auto, or env EMOREC_EC2_AMI): auto reads the current "Deep Learning
                           Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04)" (NVIDIA driver + CUDA, Python 3.12) from
                           AWS's public SSM parameter $AMI_PARAM
+  --ami-param NAME        the SSM parameter --ami auto reads (env EMOREC_EC2_AMI_PARAM), e.g. the ARM64 variant's
   --key-name NAME         EC2 key pair for --launch (default: the key file's name without extension)
   --my-ip IP              caller's public IP for the security group (default: asked from checkip.amazonaws.com;
                           env EMOREC_MY_IP). Only the SSH port in use is opened, to IP/32 only.
@@ -57,7 +58,7 @@ Training:
 TXT
 }
 
-AMI_PARAM=/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id
+AMI_PARAM=${EMOREC_EC2_AMI_PARAM:-/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id}
 LAUNCH=0; INSTANCE_TYPE=g4dn.xlarge; AMI=${EMOREC_EC2_AMI:-auto}; KEY_NAME=""; MY_IP=${EMOREC_MY_IP:-}; FORCE=0
 KEEP_ON_FAILURE=0; ALLOW_CPU=0; AUTO_STOP=20; STUDY=0; SHUTDOWN=${EMOREC_EC2_SHUTDOWN:-sudo -n shutdown -h}
 FEATURES=(); AUDIO=(); PARAMS=()
@@ -68,6 +69,7 @@ while [ $# -gt 0 ]; do
     --launch) LAUNCH=1; shift ;;
     --instance-type) INSTANCE_TYPE=$2; shift 2 ;;
     --ami) AMI=$2; shift 2 ;;
+    --ami-param) AMI_PARAM=$2; shift 2 ;;
     --key-name) KEY_NAME=$2; shift 2 ;;
     --my-ip) MY_IP=$2; shift 2 ;;
     --features) FEATURES+=("$2"); shift 2 ;;

@@ -364,3 +364,37 @@ exec {sys.executable} "$@"
     assert instances(env, "emorec-train")[0][1] == "running"          # an instance it did not launch is never touched
     r = sh(DEPLOY, "-p", "feature_dirs", "data/features/none", "--allow-cpu", "--no-auto-stop", env=e)
     assert r.returncode == 0 and "training started on " + instance in r.stdout and "auto-stop: off" in r.stdout, r.stderr
+
+
+def test_ami_auto_reads_the_ssm_parameter(env):
+    "--ami auto resolves the AMI from an SSM parameter (AWS's public one by default; a test one here, as moto reserves /aws/)."
+    e = {**env["env"], "EMOREC_EC2_NAME": "emorec-auto", "EMOREC_EC2_SSH_PORT": "2222", "EMOREC_EC2_TIMEOUT": "3"}
+    r = sh(DEPLOY, "--launch", "--ami", "auto", "--ami-param", "/emorec/test/missing", "--key-name", "emorec-test", env=e)
+    assert r.returncode != 0 and "cannot read the GPU AMI from the SSM parameter /emorec/test/missing" in r.stderr
+    assert instances(env, "emorec-auto") == []
+    run(["aws", "--endpoint-url", env["env"]["EMOREC_AWS_ENDPOINT_URL"], "ssm", "put-parameter", "--name", "/emorec/test/gpu-ami",
+         "--value", env["ami"], "--type", "String"], env=env["env"])
+    r = sh(DEPLOY, "--launch", "--ami", "auto", "--ami-param", "/emorec/test/gpu-ami", "--key-name", "emorec-test", env=e)
+    assert f"launched i-" in r.stdout and f", {env['ami']})" in r.stdout, r.stdout + r.stderr
+    iid = instances(env, "emorec-auto")[0][0]
+    img = env["aws"]("describe-instances", "--instance-ids", iid)["Reservations"][0]["Instances"][0]["ImageId"]
+    assert img == env["ami"]
+
+
+@pytest.fixture(scope="module")
+def demo_audio(tmp_path_factory):
+    need_tool("espeak-ng")
+    from emorec_nb.demo_corpus import make_demo_corpus
+    d = make_demo_corpus(tmp_path_factory.mktemp("audio")/"demo", size="tiny")
+    return [str(d/"ravdess"), str(d/"cremad")]
+
+
+def test_the_study_runs_on_the_instance_and_the_summary_shows_its_folds(env, instance, demo_audio, tmp_path):
+    e = {**env["env"], "EMOREC_EC2_REMOTE_DIR": str(tmp_path/"remote"/"emorec_nb")}
+    r = sh(DEPLOY, "--study", "--audio", demo_audio[0], "--audio", demo_audio[1], "-p", "folds", "2", "-p", "epochs", "1",
+           "-p", "patience", "1", "-p", "extractor_epochs", "1", "--allow-cpu", env=e)
+    assert r.returncode == 0 and "training started on " + instance in r.stdout, r.stdout + r.stderr
+    poll_status(e, "finished", timeout=1200)
+    r = sh(MONITOR, "--summary", env=e)
+    assert r.returncode == 0 and "cross-validated study" in r.stdout, r.stdout + r.stderr
+    for s in ("fold", "strict", "baseline", "pooling", "bilstm", "UAR"): assert s in r.stdout, s
