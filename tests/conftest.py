@@ -35,9 +35,11 @@ def run(cmd, timeout=600, **kw):
 
 
 def _repo_files() -> set:
-    "Untracked and ignored files in the repository, bytecode and caches aside."
+    "Untracked and ignored files in the repository; bytecode, caches and the docs build's own folders aside."
     r = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True)
-    skip = ("__pycache__", ".pytest_cache", ".venv/", ".egg-info", ".ipynb_checkpoints")
+    # the docs build (tools/docs.py proc, tested in test_docs.py) writes where nbdev and quarto read: _proc/ and the
+    # generated nbs/nbdev.yml, nbs/sidebar.yml; all ignored by git, like bytecode
+    skip = ("__pycache__", ".pytest_cache", ".venv/", ".egg-info", ".ipynb_checkpoints", "_proc/", "nbs/nbdev.yml", "nbs/sidebar.yml")
     return {l[3:] for l in r.stdout.splitlines() if l[:2] in ("??", "!!") and not any(s in l for s in skip)}
 
 
