@@ -22,7 +22,7 @@ py_versions = "3.11 3.12 3.13".split()
 
 requirements = shlex.split(cfg.get("requirements", ""))
 dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
-backend_extras = {k: shlex.split(cfg.get(f"{k}_requirements", "")) for k in ("cpu", "gpu")}
+backend_extras = {k: shlex.split(cfg.get(f"{k}_requirements", "")) for k in ("cpu", "gpu", "lab")}
 lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
 min_python = cfg["min_python"]
 console_scripts = cfg.get("console_scripts", "").split()

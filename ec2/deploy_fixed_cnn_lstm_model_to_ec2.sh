@@ -220,7 +220,7 @@ fi
 PYQ=$(printf '%q' "$PY")
 if [ "$DRY_RUN" != 1 ]; then
   # shellcheck disable=SC2016  # $PWD is the remote one
-  if ! gpu=$(rssh "cd $RDIR_Q && ${PYPATH:+PYTHONPATH=\"\$PWD\"} TF_CPP_MIN_LOG_LEVEL=3 $PYQ -c 'from emorec_nb.models import gpu_check_cli as f; f()'" 2>&1); then
+  if ! gpu=$(rssh "cd $RDIR_Q && ${PYPATH:+PYTHONPATH=\"\$PWD\"} TF_CPP_MIN_LOG_LEVEL=3 $PYQ -c 'from emorec_nb.cli import gpu_check as f; f([])'" 2>&1); then
     if [ "$ALLOW_CPU" = 1 ]; then say "no GPU on $INSTANCE_ID, running on its CPU as asked (--allow-cpu): ${gpu##*$'\n'}"
     else die "no GPU visible to Keras on $INSTANCE_ID: ${gpu##*$'\n'}. Use a GPU instance type and AMI (--ami auto), or --allow-cpu to run anyway"; fi
   else say "$gpu"; fi

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError
 import keras
+from fastcore.basics import patch
 from .corpora import npy_shape
 
 # %% auto #0
@@ -17,9 +18,14 @@ __all__ = ['PAD_VALUE', 'FRAME_RATE', 'STRATEGIES', 'seconds_to_frames', 'plan_b
 
 # %% ../nbs/03_batches.ipynb #156fe439
 PAD_VALUE = -1000.0
+
+# %% ../nbs/03_batches.ipynb #1d06c5d3
 FRAME_RATE = 25          # feature frames per second (10 ms log-mel hop, pooled 4x in time by the CNN)
+
+# %% ../nbs/03_batches.ipynb #ec699159
 STRATEGIES = ("global", "shuffled", "bucket", "sorted")
 
+# %% ../nbs/03_batches.ipynb #9790a9af
 def seconds_to_frames(seconds) -> np.ndarray:
     "Number of feature frames for clips of `seconds` (at `FRAME_RATE`)."
     return np.maximum(1, np.floor(np.asarray(seconds, dtype=float)*FRAME_RATE + 1e-6)).astype(int)
@@ -27,6 +33,7 @@ def seconds_to_frames(seconds) -> np.ndarray:
 # %% ../nbs/03_batches.ipynb #9b32b739
 def _cut(order, bs): return [order[i:i+bs] for i in range(0, len(order), bs)]
 
+# %% ../nbs/03_batches.ipynb #f54ac677
 def plan_batches(lengths, batch_size:int=32, strategy:str="bucket", rng=None, shuffle:bool=True,
                  chunk_batches:int=50) -> list[np.ndarray]:
     "The batches (arrays of sample indices) of one epoch under `strategy`."
@@ -45,6 +52,7 @@ def plan_batches(lengths, batch_size:int=32, strategy:str="bucket", rng=None, sh
             batches += _cut(chunk[np.argsort(lengths[chunk], kind="stable")], batch_size)
     return [batches[i] for i in rng.permutation(len(batches))]
 
+# %% ../nbs/03_batches.ipynb #ce70b594
 def padding_efficiency(lengths, plan, strategy:str|None=None) -> float:
     "Real frames / computed frames for `plan` (padded to each batch's longest clip, or the global longest for 'global')."
     lengths = np.asarray(lengths)
@@ -66,6 +74,7 @@ def true_lengths(shared:str|Path) -> pd.DataFrame:
     df["frames"] = seconds_to_frames(df["seconds"])
     return df
 
+# %% ../nbs/03_batches.ipynb #4307a4ca
 def efficiency_table(lengths, batch_sizes=(16, 32, 64), seeds=range(5), chunk_batches:int=50) -> pd.DataFrame:
     "Mean padding efficiency of each strategy and batch size over a few shuffles."
     rows = []
@@ -85,6 +94,7 @@ def pad_batch(arrays, pad_to:int|None=None, value:float=PAD_VALUE) -> tuple[np.n
     for i, a in enumerate(arrays): x[i, :len(a)] = a
     return x, lengths
 
+# %% ../nbs/03_batches.ipynb #becafcb6
 def mask_from_lengths(lengths, T:int|None=None) -> np.ndarray:
     "Boolean mask (batch, T): True on real frames."
     lengths = np.asarray(lengths)
@@ -104,12 +114,14 @@ def _peek_safe(plan, lengths):
             if other is not None: plan[1], plan[other] = plan[other], plan[1]
     return plan
 
+# %% ../nbs/03_batches.ipynb #76620620
 @functools.lru_cache(maxsize=1024)
 def _f32_header(n:int, dims:int) -> bytes:
     "The bytes `np.save` writes before a little-endian float32 array of shape (n, dims) in C order."
     b = io.BytesIO(); np.lib.format.write_array_header_1_0(b, dict(descr="<f4", fortran_order=False, shape=(n, dims)))
     return b.getvalue()
 
+# %% ../nbs/03_batches.ipynb #ae816751
 class PaddedBatches(keras.utils.PyDataset):
     "Batches of per-clip `.npy` features, padded to each batch's longest clip with `PAD_VALUE`."
     def __init__(self, paths, labels=None, batch_size:int=32, strategy:str="bucket", shuffle:bool=True, seed:int=0,
@@ -131,12 +143,6 @@ class PaddedBatches(keras.utils.PyDataset):
         "From a feature index (`corpora.build_index` + `apply_policy`): paths, labels `y` and frame counts."
         return cls(df["path"].tolist(), df["y"].to_numpy() if "y" in df else None, lengths=df["n_frames"].to_numpy(), **kwargs)
 
-    def plan_for(self, epoch:int) -> list[np.ndarray]:
-        "The batches of epoch `epoch`: drawn from (seed, epoch) alone, so any epoch's plan can be made again."
-        rng = np.random.default_rng([self.seed, epoch])
-        return _peek_safe(plan_batches(self.lengths, self.batch_size, self.strategy, rng, self.shuffle, self.chunk_batches),
-                          self.lengths)
-
     def _make_plan(self):
         self.plan = self.plan_for(self.epoch)
         self.pad_to = int(self.lengths.max()) if self.strategy == "global" else None
@@ -154,61 +160,82 @@ class PaddedBatches(keras.utils.PyDataset):
     def batch_lengths(self, i:int) -> np.ndarray: return self.lengths[self.plan[i]]
     def efficiency(self) -> float: return padding_efficiency(self.lengths, self.plan, self.strategy)
 
-    def load(self, j:int) -> np.ndarray:
-        "Features of sample `j`, checked: (frames, dims) as indexed, finite, no frame equal to the padding."
-        if self._cache is not None and j in self._cache: return self._cache[j]
-        p, n = self.paths[j], int(self.lengths[j])
-        try:
-            with open(p, "rb") as f: raw = f.read()
-        except OSError as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
-        h = _f32_header(n, self.dims)
-        if raw.startswith(h) and len(raw) == len(h) + 4*n*self.dims:     # float32, C order, the indexed shape
-            a = np.frombuffer(raw, "<f4", offset=len(h)).reshape(n, self.dims)
-        else:                                                           # anything else: numpy reads it or says why not
-            try: a = np.load(io.BytesIO(raw))
-            except Exception as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
-            if a.dtype.kind != "f": raise EmorecDataError(f"{p}: features must be real floating point, got dtype {a.dtype}")
-            if a.ndim != 2 or a.shape != (n, self.dims):
-                raise EmorecDataError(f"{p}: features have shape {a.shape}, expected ({n}, {self.dims})")
-            a = np.asarray(a, dtype="float32")
-        if not np.isfinite(a).all(): raise EmorecDataError(f"{p}: features hold NaN or infinite values")
-        if (a == PAD_VALUE).all(axis=1).any(): raise EmorecDataError(f"{p}: a frame equals the padding value {PAD_VALUE}")
-        if self._cache is not None: self._cache[j] = a
-        return a
-
-    def problems(self) -> list[tuple[str, str]]:
-        "(path, what is wrong) for every clip that does not load cleanly; loads each clip once (into the cache when on)."
-        out = []
-        for j, p in enumerate(self.paths):
-            try: self.load(j)
-            except EmorecDataError as e: out.append((p, str(e).removeprefix(f"{p}: ")))
-        return out
-
-    def check(self) -> "PaddedBatches":
-        "Load every clip once: a bad file is named here, before any training step."
-        if probs := self.problems(): raise EmorecDataError(f"{len(probs)} bad feature files:", probs)
-        return self
-
     def __getitem__(self, i:int):
         if i >= len(self.plan): raise IndexError(i)
         return self.batch(self.plan[i])
 
-    def stream(self) -> "BatchStream":
-        "This dataset's epochs one after another, as one endless dataset (see `fit_args`)."
-        return BatchStream(self)
+# %% ../nbs/03_batches.ipynb #ca3764f4
+@patch
+def plan_for(self:PaddedBatches, epoch:int) -> list[np.ndarray]:
+    "The batches of epoch `epoch`: drawn from (seed, epoch) alone, so any epoch's plan can be made again."
+    rng = np.random.default_rng([self.seed, epoch])
+    return _peek_safe(plan_batches(self.lengths, self.batch_size, self.strategy, rng, self.shuffle, self.chunk_batches),
+                      self.lengths)
 
-    def fit_args(self) -> dict:
-        "How to train on this dataset: `model.fit(**ds.fit_args(), epochs=...)` (the stream, its epoch length, no reshuffling by Keras)."
-        return dict(x=self.stream(), steps_per_epoch=len(self), shuffle=False)
+# %% ../nbs/03_batches.ipynb #9676288e
+@patch
+def load(self:PaddedBatches, j:int) -> np.ndarray:
+    "Features of sample `j`, checked: (frames, dims) as indexed, finite, no frame equal to the padding."
+    if self._cache is not None and j in self._cache: return self._cache[j]
+    p, n = self.paths[j], int(self.lengths[j])
+    try:
+        with open(p, "rb") as f: raw = f.read()
+    except OSError as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
+    h = _f32_header(n, self.dims)
+    if raw.startswith(h) and len(raw) == len(h) + 4*n*self.dims:     # float32, C order, the indexed shape
+        a = np.frombuffer(raw, "<f4", offset=len(h)).reshape(n, self.dims)
+    else:                                                           # anything else: numpy reads it or says why not
+        try: a = np.load(io.BytesIO(raw))
+        except Exception as e: raise EmorecDataError(f"{p}: cannot read features ({e})") from e
+        if a.dtype.kind != "f": raise EmorecDataError(f"{p}: features must be real floating point, got dtype {a.dtype}")
+        if a.ndim != 2 or a.shape != (n, self.dims):
+            raise EmorecDataError(f"{p}: features have shape {a.shape}, expected ({n}, {self.dims})")
+        a = np.asarray(a, dtype="float32")
+    if not np.isfinite(a).all(): raise EmorecDataError(f"{p}: features hold NaN or infinite values")
+    if (a == PAD_VALUE).all(axis=1).any(): raise EmorecDataError(f"{p}: a frame equals the padding value {PAD_VALUE}")
+    if self._cache is not None: self._cache[j] = a
+    return a
 
-    def batch(self, idx):
-        "The batch of samples `idx`: `(x,)`, `(x, y)` or `(x, y, sample_weight)`."
-        x, _ = pad_batch([self.load(j) for j in idx], self.pad_to)
-        if self.labels is None: return (x,)
-        y = self.labels[idx]
-        if self.class_weight: return x, y, np.array([self.class_weight[int(k)] for k in y], dtype="float32")
-        return x, y
+# %% ../nbs/03_batches.ipynb #b9942346
+@patch
+def problems(self:PaddedBatches) -> list[tuple[str, str]]:
+    "(path, what is wrong) for every clip that does not load cleanly; loads each clip once (into the cache when on)."
+    out = []
+    for j, p in enumerate(self.paths):
+        try: self.load(j)
+        except EmorecDataError as e: out.append((p, str(e).removeprefix(f"{p}: ")))
+    return out
 
+# %% ../nbs/03_batches.ipynb #71ebf202
+@patch
+def check(self:PaddedBatches) -> "PaddedBatches":
+    "Load every clip once: a bad file is named here, before any training step."
+    if probs := self.problems(): raise EmorecDataError(f"{len(probs)} bad feature files:", probs)
+    return self
+
+# %% ../nbs/03_batches.ipynb #c153510d
+@patch
+def stream(self:PaddedBatches) -> "BatchStream":
+    "This dataset's epochs one after another, as one endless dataset (see `fit_args`)."
+    return BatchStream(self)
+
+# %% ../nbs/03_batches.ipynb #2c7ea408
+@patch
+def fit_args(self:PaddedBatches) -> dict:
+    "How to train on this dataset: `model.fit(**ds.fit_args(), epochs=...)` (the stream, its epoch length, no reshuffling by Keras)."
+    return dict(x=self.stream(), steps_per_epoch=len(self), shuffle=False)
+
+# %% ../nbs/03_batches.ipynb #d0fb2f28
+@patch
+def batch(self:PaddedBatches, idx):
+    "The batch of samples `idx`: `(x,)`, `(x, y)` or `(x, y, sample_weight)`."
+    x, _ = pad_batch([self.load(j) for j in idx], self.pad_to)
+    if self.labels is None: return (x,)
+    y = self.labels[idx]
+    if self.class_weight: return x, y, np.array([self.class_weight[int(k)] for k in y], dtype="float32")
+    return x, y
+
+# %% ../nbs/03_batches.ipynb #9ca6aac2
 class BatchStream(keras.utils.PyDataset):
     "The batches of `ds`, epoch after epoch (from `ds.epoch` on), as one endless `PyDataset`: batch `i` is batch `i % len(ds)` of epoch `i // len(ds)`."
     def __init__(self, ds:PaddedBatches):
@@ -228,4 +255,3 @@ class BatchStream(keras.utils.PyDataset):
     def __getitem__(self, i:int):
         epoch, b = divmod(int(i), self.steps)
         return self.ds.batch(self.plan(self.start + epoch)[b])
-

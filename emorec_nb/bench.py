@@ -12,8 +12,8 @@ from .core import shared_data, write_json
 
 # %% auto #0
 __all__ = ['SECTIONS', 'STUDY_SECTION', 'machine_info', 'pin_threads', 'markdown_table', 'bench_extraction', 'sample_lengths',
-           'make_feature_files', 'lstm_kernel', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory',
-           'bench_figure', 'run_benchmarks', 'report_markdown', 'main']
+           'make_feature_files', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory', 'bench_figure',
+           'run_benchmarks', 'report_markdown', 'save_results']
 
 # %% ../nbs/30_bench.ipynb #ac9b643d
 def machine_info() -> dict:
@@ -32,8 +32,10 @@ def machine_info() -> dict:
     return dict(cpu=cpu, cores=os.cpu_count(), memory_gib=round(mem, 1), python=platform.python_version(),
                 keras=keras.__version__, backend=keras.backend.backend(), gpu=gpu, threads=_THREADS)
 
+# %% ../nbs/30_bench.ipynb #c565a397
 _THREADS = None   # the CPU threads the backend was pinned to (None: its default, every core)
 
+# %% ../nbs/30_bench.ipynb #d3a2f4f0
 def pin_threads(n:int, inter:int|None=None) -> None:
     "Pin the Keras backend to `n` CPU threads per operation and `inter` (default `n`) operations at once (call before any computation). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
     global _THREADS
@@ -47,12 +49,14 @@ def pin_threads(n:int, inter:int|None=None) -> None:
     else: raise ValueError(f"cannot pin threads for the {b} backend from Python; set XLA_FLAGS before starting instead")
     _THREADS = n if inter == n else f"{n} per operation, {inter} operations at once"
 
+# %% ../nbs/30_bench.ipynb #e6d87009
 def markdown_table(df:pd.DataFrame) -> str:
     "A GitHub-flavoured markdown table (no extra dependency)."
     cols = [str(c) for c in df.columns]
     rows = [[(f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}") if isinstance(v, float) else str(v) for v in r] for r in df.itertuples(index=False)]
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|"*len(cols)] + ["| " + " | ".join(r) + " |" for r in rows])
 
+# %% ../nbs/30_bench.ipynb #d88c867b
 def bench_extraction(audio_dir:str|Path, extractor=None, workers:int|None=None, limit:int|None=None) -> dict:
     "Extract every clip of `audio_dir` into a temporary directory; clips/s and real-time factor."
     from emorec_nb.encoder import Extractor, DEFAULT_CONFIG, load_extractor
@@ -77,6 +81,7 @@ def sample_lengths(n:int, shared:str|Path|None=None, seed:int=0, lengths=None) -
     s = np.sort(np.asarray(lengths))
     return np.random.default_rng(seed).permutation(s[np.round(np.linspace(0, len(s) - 1, n)).astype(int)])
 
+# %% ../nbs/30_bench.ipynb #6aa7202f
 def make_feature_files(lengths, out:str|Path, dims:int=128, seed:int=0) -> list[Path]:
     "Random non-negative feature files with the given lengths (for timing; values do not matter)."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -85,50 +90,39 @@ def make_feature_files(lengths, out:str|Path, dims:int=128, seed:int=0) -> list[
         p = out/f"clip{i:05d}.npy"; np.save(p, rng.random((int(n), dims), dtype=np.float32)); paths.append(p)
     return paths
 
-def lstm_kernel(model, x) -> str|None:
-    "Which LSTM kernel Keras actually ran for `model` on `x`: 'cudnn', 'generic', or None (no LSTM or unknown)."
-    try: from keras.src import backend as kb              # where every Keras LSTM layer asks for a fused kernel
-    except ImportError: return None
-    if not any(isinstance(l, keras.layers.LSTM) for l in model._flatten_layers()): return None
-    used, fused = [], kb.lstm
-    def spy(*a, **k):
-        try: out = fused(*a, **k)
-        except NotImplementedError: used.append("generic"); raise   # the layer falls back to its generic loop
-        used.append("cudnn"); return out
-    kb.lstm = spy
-    try: model(x, training=False)                          # eager call: every LSTM layer makes its choice now
-    finally: kb.lstm = fused
-    return {frozenset({"cudnn"}): "cudnn", frozenset({"cudnn", "generic"}): "mixed"}.get(frozenset(used), "generic")
-
+# %% ../nbs/30_bench.ipynb #c1d8f94a
 class _EpochTimer(keras.callbacks.Callback):
     "Wall seconds of every epoch."
     def on_train_begin(self, logs=None): self.times = []
     def on_epoch_begin(self, epoch, logs=None): self._t = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): self.times.append(time.perf_counter() - self._t)
 
+# %% ../nbs/30_bench.ipynb #d2530b79
 def _paired(base, vals) -> tuple[float, float, float]:
     "Median, minimum and maximum of the paired ratios base[i]/vals[i]."
     r = np.asarray(base)/np.asarray(vals)
     return round(float(np.median(r)), 2), round(float(r.min()), 2), round(float(r.max()), 2)
 
+# %% ../nbs/30_bench.ipynb #4e38723c
 def _timed_step(model, batch) -> tuple[float, float]:
     "Wall and process-CPU seconds of one training step (`train_on_batch` returns numbers, so the step has finished)."
     t0, c0 = time.perf_counter(), time.process_time()
     model.train_on_batch(*batch)
     return time.perf_counter() - t0, time.process_time() - c0
 
+# %% ../nbs/30_bench.ipynb #bf31b25a
 def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("global", "shuffled", "bucket"),
                    batch_size:int=32, reps:int=5, n_classes:int=8, seed:int=0, warmup_epochs:int=2,
                    fit_reps:int|None=3) -> pd.DataFrame:
     "Epoch time of each model under each batching strategy, steps interleaved; speed-ups as medians of paired ratios to 'global'."
     from emorec_nb.batches import PaddedBatches
-    from emorec_nb.models import build_bilstm, build_pooling
+    from emorec_nb.models import BUILDERS, lstm_kernel
     y = np.random.default_rng(seed).integers(0, n_classes, len(paths))
     dims = int(np.load(paths[0], mmap_mode="r").shape[1])
     fit_reps = reps if fit_reps is None else min(fit_reps, reps)
     rows = []
     for kind in kinds:
-        build = {"bilstm": build_bilstm, "pooling": build_pooling}[kind]
+        build = BUILDERS[kind]
         models, data = {}, {}
         for s in strategies:
             keras.utils.set_random_seed(seed)                         # the same initial weights for every strategy
@@ -155,7 +149,7 @@ def bench_training(paths, lengths, kinds=("bilstm", "pooling"), strategies=("glo
                 t = _EpochTimer()
                 models[s].fit(**data[s].fit_args(), epochs=2, verbose=0, callbacks=[t])
                 fit[s].append(t.times[-1])                            # the second epoch: `fit`'s own set-up excluded
-        kernel = lstm_kernel(models[g], data[g][0][0]) if kind == "bilstm" else None
+        kernel = lstm_kernel(models[g], data[g][0][0])
         for s in strategies:
             sp, lo, hi = _paired(wall[g], wall[s])
             fsp, flo, fhi = _paired(fit[g], fit[s]) if fit_reps else (None,)*3
@@ -230,6 +224,7 @@ rss = int(open("/proc/self/statm").read().split()[1])*os.sysconf("SC_PAGE_SIZE")
 print(json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, end_mib=rss)))
 """
 
+# %% ../nbs/30_bench.ipynb #2faac44e
 def bench_memory(paths) -> dict:
     "Peak RSS of one training epoch with lazily read features and with the in-memory cache."
     import subprocess
@@ -249,8 +244,11 @@ def bench_memory(paths) -> dict:
 
 # %% ../nbs/30_bench.ipynb #48668780
 SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
+
+# %% ../nbs/30_bench.ipynb #988f9528
 STUDY_SECTION = "## The cross-validated study"     # BENCHMARKS.md's last section, written from a study (emorec-study), kept by --publish
 
+# %% ../nbs/30_bench.ipynb #fa21ec47
 def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     "Padding efficiency by batch size and the epoch speed-ups with their range, side by side (a matplotlib figure)."
     from matplotlib.figure import Figure                 # no pyplot: library code never touches the kernel's backend
@@ -271,10 +269,12 @@ def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
         a.axhline(1.8, ls=":", c="gray"); a.set(ylabel="× faster than global padding", title="epoch speed-up (median, range)")
     fig.tight_layout(); return fig
 
+# %% ../nbs/30_bench.ipynb #8899198a
 def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
     fig = bench_figure(eff, tr)
     if fig is not None: fig.savefig(out/"bench.png", dpi=110)
 
+# %% ../nbs/30_bench.ipynb #8dd0a7be
 def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1600, reps:int=5, only=SECTIONS) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."
     from emorec_nb.batches import true_lengths, efficiency_table
@@ -304,6 +304,7 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=16
         if "memory" in only: res["memory"] = bench_memory(paths if tiny else make_feature_files(L_all, Path(d)/"all", seed=1))
     return res
 
+# %% ../nbs/30_bench.ipynb #efe0bc5f
 def _training_md(t:pd.DataFrame) -> list[str]:
     rng = lambda a, b: "—" if pd.isna(a) else f"{a:.2f}–{b:.2f}"
     v = t.assign(lstm_kernel=t.lstm_kernel.fillna("—"), range=[rng(a, b) for a, b in zip(t.speedup_min, t.speedup_max)],
@@ -325,6 +326,7 @@ def _training_md(t:pd.DataFrame) -> list[str]:
             "strategy), exposed to the machine's spells. `lstm_kernel`: the LSTM kernel Keras ran (`cudnn` only on a GPU).", "",
             markdown_table(v), "", f"Goal: the BiLSTM ≥ 1.8× faster with bucketing than with global padding ({got}).", ""]
 
+# %% ../nbs/30_bench.ipynb #c3aef8c1
 def report_markdown(res:dict) -> str:
     "The results as a markdown document (only the sections that ran)."
     m = res["machine"]
@@ -343,31 +345,11 @@ def report_markdown(res:dict) -> str:
         if key in res: lines += [f"## {title}", "", markdown_table(pd.DataFrame([res[key]])), ""]
     return "\n".join(lines)
 
-def main(argv=None):
-    "Console entry point `emorec-bench`: run the benchmarks, print the report, write it with CSV, JSON and a plot."
-    ap = argparse.ArgumentParser(prog="emorec-bench", description="Measure emorec_nb's performance figures.")
-    ap.add_argument("--tiny", action="store_true", help="a few clips per benchmark: checks that everything runs")
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
-    ap.add_argument("--extractor", default=None, help="a saved extractor (speed does not depend on the weights)")
-    ap.add_argument("--run", default=None, help="a training run for the latency benchmark (default: untrained networks)")
-    ap.add_argument("--clips", type=int, default=1600, help="clips in the training-time benchmark (default: one bucketing chunk, 50 batches of 32)")
-    ap.add_argument("--reps", type=int, default=5, help="alternating repetitions of the timed benchmarks")
-    ap.add_argument("--out", default=None, help="results directory (default: bench/bench_TIMESTAMP, never reused)")
-    ap.add_argument("--publish", action="store_true", help="also write BENCHMARKS.md at the repository root (all sections only)")
-    ap.add_argument("--threads", default=None, metavar="N[,INTER]", help="pin the backend to N CPU threads per operation and INTER (default N) operations at once (default: all cores)")
-    a = ap.parse_args(argv)
-    only = tuple(s.strip() for s in a.only.split(",") if s.strip())
-    bad = set(only) - set(SECTIONS)
-    if bad: ap.error(f"--only: unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
-    if a.publish and (set(only) != set(SECTIONS) or a.tiny): ap.error("--publish needs every section and no --tiny")
-    if a.threads is not None:
-        try: n = [int(v) for v in a.threads.split(",")]
-        except ValueError: n = []
-        if not 1 <= len(n) <= 2 or min(n) < 1: ap.error(f"--threads: expected N or N,INTER (positive integers), got {a.threads!r}")
-        pin_threads(*n)
+# %% ../nbs/30_bench.ipynb #753a266c
+def save_results(res:dict, out:str|Path|None=None, publish:bool=False) -> Path:
+    "Write benchmark results to `out` (default `bench/bench_TIMESTAMP`): `results.md`, `.csv`, `.json`, `bench.png`; `publish`: also BENCHMARKS.md and `docs/bench_results.json`."
     from emorec_nb.core import repo_root, new_run_dir, atomic_write_text
-    res = run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
-    out = Path(a.out) if a.out else new_run_dir(repo_root()/"bench", "bench")
+    out = Path(out) if out else new_run_dir(repo_root()/"bench", "bench")
     out.mkdir(parents=True, exist_ok=True)
     md = report_markdown(res)
     atomic_write_text(out/"results.md", md)
@@ -376,11 +358,11 @@ def main(argv=None):
     if parts: pd.concat(parts).to_csv(out/"results.csv", index=False)
     write_json(out/"results.json", {k: (v.reset_index().to_dict("records") if isinstance(v, pd.DataFrame) else v) for k, v in res.items()})
     _plots(out, res.get("efficiency"), res.get("training"))
-    if a.publish:
+    if publish:
         import shutil
         (repo_root()/"docs").mkdir(exist_ok=True); shutil.copy(out/"bench.png", repo_root()/"docs"/"bench.png")
+        shutil.copy(out/"results.json", repo_root()/"docs"/"bench_results.json")     # what benchmarks.ipynb shows
         old = repo_root()/"BENCHMARKS.md"
         study = old.read_text().partition(STUDY_SECTION)[1:] if old.exists() else ("", "")   # the study's figures stay
         atomic_write_text(old, md + "\n![padding efficiency and speed-up](docs/bench.png)\n" + ("\n" + "".join(study) if study[0] else ""))
-    print(md); print(f"\nresults in {out}")
-    return 0
+    return out

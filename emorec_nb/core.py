@@ -9,7 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'ensure_space', 'fsync_path',
-           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'new_run_dir']
+           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'new_run_dir', 'tf_notice',
+           'import_keras']
 
 # %% ../nbs/00_core.ipynb #0ff367e1
 class EmorecDataError(ValueError):
@@ -38,6 +39,7 @@ def strict_tests() -> bool:
     "True in CI (`EMOREC_REQUIRE_SHARED=1`): missing data or tools fail instead of skipping."
     return os.environ.get("EMOREC_REQUIRE_SHARED", "") not in ("", "0")
 
+# %% ../nbs/00_core.ipynb #d15146cd
 def shared_data(required:bool|None=None) -> Path|None:
     "The shared reference data folder, or None when absent (an error when `required` or `EMOREC_REQUIRE_SHARED=1`)."
     if required is None: required = strict_tests()
@@ -47,7 +49,7 @@ def shared_data(required:bool|None=None) -> Path|None:
         try: p = repo_root().parent/"shared"/"data"
         except FileNotFoundError: p = Path("../shared/data")
     if p.is_dir(): return p
-    if required: raise FileNotFoundError(f"shared reference data not found at {p} (EMOREC_REQUIRE_SHARED is set)")
+    if required: raise FileNotFoundError(f"shared reference data not found at {p} (needed here; EMOREC_SHARED_DATA names another folder)")
     print(f"skip: shared reference data not found at {p}")
     return None
 
@@ -66,30 +68,36 @@ def _errno_of(e:OSError) -> int|None:
     m = re.search(r"errno = (\d+)", str(e))
     return int(m.group(1)) if m else None
 
+# %% ../nbs/00_core.ipynb #c9bb3807
 def _free(path) -> int:
     import shutil
     where = Path(path)
     while not where.exists() and where != where.parent: where = where.parent     # the nearest folder that exists
     return shutil.disk_usage(where).free
 
+# %% ../nbs/00_core.ipynb #d2ee69de
 def _nearly_full(path) -> bool:
     try: return _free(path) < (1 << 20)
     except OSError: return False
 
+# %% ../nbs/00_core.ipynb #4e0806f3
 def ensure_space(path:str|Path, nbytes:int):
     "Raise `OSError(ENOSPC)` naming `path` unless its file system has room for `nbytes` more (checked before h5py writes: h5py fails on a full disk with a spray of errors and a file descriptor it does not release)."
     free = _free(path)
     if free < nbytes + (1 << 20): raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free >> 20} MiB free, about {nbytes >> 20} MiB needed)", str(path))
 
+# %% ../nbs/00_core.ipynb #0c7ffaee
 def _umask() -> int:
     m = os.umask(0o022); os.umask(m); return m
 
+# %% ../nbs/00_core.ipynb #951b2281
 def fsync_path(path:str|Path):
     "Flush a file (or a directory entry) to disk."
     fd = os.open(path, os.O_RDONLY)
     try: os.fsync(fd)
     finally: os.close(fd)
 
+# %% ../nbs/00_core.ipynb #aa3fd261
 @contextlib.contextmanager
 def atomic_path(path:str|Path, suffix:str|None=None, sync:bool=False):
     "Yield a temporary path beside `path`; on success it is renamed onto `path` atomically (and flushed to disk with `sync`), on error removed."
@@ -111,11 +119,13 @@ def atomic_path(path:str|Path, suffix:str|None=None, sync:bool=False):
             raise OSError(code, os.strerror(code) if code else str(e), str(path)) from e
         raise
 
+# %% ../nbs/00_core.ipynb #768b56ab
 def atomic_write_text(path:str|Path, text:str, sync:bool=False) -> Path:
     "Write `text` to `path` atomically."
     with atomic_path(path, sync=sync) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #a4cb76a6
 def write_json(path:str|Path, obj, sync:bool=True) -> Path:
     "Write `obj` as indented JSON, atomically and flushed to disk: status files and manifests are what resumes trust."
     return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n", sync=sync)
@@ -124,6 +134,7 @@ def write_json(path:str|Path, obj, sync:bool=True) -> Path:
 _CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
 
+# %% ../nbs/00_core.ipynb #345bbd11
 def os_error_message(e:OSError, path:str|Path|None=None, retry:str="run the same command again to resume") -> str:
     "One line for an `OSError` met while writing: the path and the cause, and what to do."
     code = _errno_of(e)
@@ -143,3 +154,28 @@ def new_run_dir(base:str|Path, prefix:str="cnn_lstm_fixed", stamp:str|None=None)
         try: p.mkdir(exist_ok=False); return p
         except FileExistsError: continue
     raise FileExistsError(f"could not find a free run directory name under {base}")
+
+# %% ../nbs/00_core.ipynb #bb0f1ae2
+_TF_NOTICES = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|I0000 |W0000 |To enable the following "
+                         r"instructions|.*(cpu_feature_guard|port\.cc|cuda_dnn|cuda_fft|cuda_blas|cuda_executor)\S*:\d+\]|.*oneDNN supports DT_BOOL)")
+
+# %% ../nbs/00_core.ipynb #7cd63c83
+def tf_notice(line:str) -> bool:
+    "Whether a stderr line is one of TensorFlow's start-up notices."
+    return bool(_TF_NOTICES.match(line))
+
+# %% ../nbs/00_core.ipynb #e5bac7b7
+def import_keras():
+    "`import keras` without TensorFlow's start-up notices on stderr (other stderr lines pass); returns the module."
+    import sys
+    if "keras" in sys.modules: return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    with tempfile.TemporaryFile("w+") as buf:
+        saved = os.dup(2); os.dup2(buf.fileno(), 2)
+        try: import keras
+        finally:
+            os.dup2(saved, 2); os.close(saved)
+            buf.seek(0); kept = [l for l in buf.read().splitlines() if not tf_notice(l)]
+            if kept: print("\n".join(kept), file=sys.stderr)
+    return keras

@@ -17,11 +17,23 @@ __all__ = ['EMOTIONS', 'RAVDESS_EMOTIONS', 'RAVDESS_STATEMENTS', 'RAVDESS_INTENS
 
 # %% ../nbs/01_corpora.ipynb #044b64c1
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+
+# %% ../nbs/01_corpora.ipynb #5c3081ed
 RAVDESS_EMOTIONS = {f"{i+1:02d}": e for i, e in enumerate(EMOTIONS)}
+
+# %% ../nbs/01_corpora.ipynb #971bc069
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+
+# %% ../nbs/01_corpora.ipynb #6dca53e4
 RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
+
+# %% ../nbs/01_corpora.ipynb #e24bc5bb
 CREMAD_EMOTIONS = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust"}
+
+# %% ../nbs/01_corpora.ipynb #b25e90a6
 CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+
+# %% ../nbs/01_corpora.ipynb #f6e6fbfa
 CREMAD_SENTENCES = {
     "IEO": "It's eleven o'clock", "TIE": "That is exactly what happened", "IOM": "I'm on my way to the meeting",
     "IWW": "I wonder what this is about", "TAI": "The airplane is almost full", "MTI": "Maybe tomorrow it will be cold",
@@ -30,7 +42,10 @@ CREMAD_SENTENCES = {
     "WSI": "We'll stop in a couple of minutes"}
 AUDIO_EXTS, FEATURE_EXTS = (".wav", ".flac"), (".npy",)
 
+# %% ../nbs/01_corpora.ipynb #c7c3e09f
 _RAV = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+# %% ../nbs/01_corpora.ipynb #1fb289c9
 _CRE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 # %% ../nbs/01_corpora.ipynb #ea5496d6
@@ -49,6 +64,7 @@ def _parse_ravdess(m) -> dict:
                 emotion=RAVDESS_EMOTIONS[em], intensity=RAVDESS_INTENSITY[it],
                 statement=RAVDESS_STATEMENTS[st], repetition=int(rep))
 
+# %% ../nbs/01_corpora.ipynb #19e8a3e5
 def _parse_cremad(m) -> dict:
     ac, sent, em, lvl = m.groups()
     if not 1001 <= int(ac) <= 1091: raise ValueError(f"CREMA-D actor {ac} is not 1001-1091")
@@ -58,6 +74,7 @@ def _parse_cremad(m) -> dict:
     return dict(corpus="cremad", actor=ac, sex="unknown", emotion=CREMAD_EMOTIONS[em],
                 intensity=CREMAD_LEVELS[lvl], statement=CREMAD_SENTENCES[sent], repetition=1)
 
+# %% ../nbs/01_corpora.ipynb #08181b9d
 def parse_name(name:str|Path) -> dict:
     "Fields of a RAVDESS or CREMA-D clip from its file name or stem; `ValueError` naming the problem otherwise."
     stem = Path(name).name
@@ -76,11 +93,13 @@ LABEL_POLICIES = {
     "merge_calm": ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"],
 }
 
+# %% ../nbs/01_corpora.ipynb #29cfc9b4
 def label_space(policy:str="all8") -> list[str]:
     "The ordered class names under a label `policy`."
     if policy not in LABEL_POLICIES: raise ValueError(f"unknown label policy {policy!r}; use one of {list(LABEL_POLICIES)}")
     return list(LABEL_POLICIES[policy])
 
+# %% ../nbs/01_corpora.ipynb #3af1601a
 def apply_policy(df:pd.DataFrame, policy:str="all8") -> pd.DataFrame:
     "Rows of an index kept under `policy`, with `label` (class name) and `y` (class number) columns."
     classes = label_space(policy)
@@ -98,6 +117,7 @@ def index_names(names, demographics:dict|None=None) -> pd.DataFrame:
     if demographics: df = _add_sex(df, demographics)
     return df
 
+# %% ../nbs/01_corpora.ipynb #021f0462
 def load_cremad_demographics(path:str|Path) -> dict:
     "Map CREMA-D actor id → 'male'/'female' from `VideoDemographics.csv`."
     d = pd.read_csv(path, dtype={"ActorID": str})
@@ -105,6 +125,7 @@ def load_cremad_demographics(path:str|Path) -> dict:
         raise EmorecDataError(f"{path}: expected columns ActorID and Sex, found {list(d.columns)}")
     return {a: s.strip().lower() for a, s in zip(d["ActorID"], d["Sex"])}
 
+# %% ../nbs/01_corpora.ipynb #6c61a856
 def _add_sex(df, demographics):
     m = df["corpus"] == "cremad"
     df.loc[m, "sex"] = df.loc[m, "actor"].map(demographics).fillna("unknown")
@@ -119,10 +140,12 @@ def npy_header(path:str|Path) -> tuple:
         shape, _, dtype = hdr(f, max_header_size=100_000)
         return tuple(shape), dtype, f.tell()
 
+# %% ../nbs/01_corpora.ipynb #e1a34521
 def npy_shape(path:str|Path) -> tuple:
     "Shape of a `.npy` array read from its header only."
     return npy_header(path)[0]
 
+# %% ../nbs/01_corpora.ipynb #0ce642a3
 def check_npy(path:str|Path) -> tuple:
     "The (frames, dims) of a feature file, checked from its header and size alone: real floats, 2-D, not truncated, no more bytes than the header says."
     shape, dtype, offset = npy_header(path)
@@ -133,6 +156,7 @@ def check_npy(path:str|Path) -> tuple:
                                       + (": truncated" if size < want else ""))
     return shape
 
+# %% ../nbs/01_corpora.ipynb #d83da837
 def _file_info(p:Path) -> dict:
     if p.suffix.lower() == ".npy":
         shape = check_npy(p)
@@ -142,6 +166,7 @@ def _file_info(p:Path) -> dict:
     if info.frames < 1: raise ValueError("audio file holds no samples")
     return dict(kind="audio", n_frames=0, dims=0, duration=info.frames/info.samplerate, sample_rate=info.samplerate)
 
+# %% ../nbs/01_corpora.ipynb #e01487be
 def _bad(problems, on_bad, what="bad files"):
     if not problems: return
     if on_bad == "skip":
@@ -150,7 +175,11 @@ def _bad(problems, on_bad, what="bad files"):
     else: raise EmorecDataError(f"{len(problems)} {what} (to drop them with a warning: --on-bad skip on the command line, "
                                 "on_bad='skip' in Python):", problems)
 
-def build_index(dirs, on_bad:str="raise", demographics:dict|str|Path|None=None) -> pd.DataFrame:
+# %% ../nbs/01_corpora.ipynb #e5dc22d1
+def build_index(dirs,                                    # a folder, or a list of folders, searched recursively
+                on_bad:str="raise",                      # bad files: 'raise' (name them all) or 'skip' (with a warning)
+                demographics:dict|str|Path|None=None,    # CREMA-D's VideoDemographics.csv (or actor → sex); default: bundled
+               ) -> pd.DataFrame:                        # one row per clip: names, labels, speaker, and path, kind, frames
     "Index every RAVDESS/CREMA-D clip (`.wav`/`.flac`) or feature file (`.npy`) under `dirs`."
     if on_bad not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {on_bad!r}")
     dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]

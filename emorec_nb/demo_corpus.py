@@ -26,15 +26,22 @@ PROSODY = {  # emotion: (pitch %, range %, rate %, volume %, voice-quality varia
     "disgust":   (-10, 10,  -22,  15, None),
     "surprised": (38,  100,   5,  30, None),
 }
+
+# %% ../nbs/04_demo_corpus.ipynb #42cfe0b3
 INTENSITY_SCALE = {"normal": 1.0, "strong": 1.6, "low": 0.5, "medium": 1.0, "high": 1.6, "unspecified": 1.0}
+
+# %% ../nbs/04_demo_corpus.ipynb #7192f6c5
 SIZES = {  # RAVDESS-style actors, repetitions; CREMA-D-style actors, sentences
     "tiny":   dict(rav_actors=6, reps=1, cre_actors=6, sentences=2),
     "small":  dict(rav_actors=6, reps=1, cre_actors=6, sentences=4),
     "medium": dict(rav_actors=10, reps=2, cre_actors=10, sentences=8),
     "large":  dict(rav_actors=24, reps=2, cre_actors=30, sentences=12),
 }
+
+# %% ../nbs/04_demo_corpus.ipynb #a1d11c83
 LANGS = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp"]
 
+# %% ../nbs/04_demo_corpus.ipynb #7db114d7
 def ssml(text:str, emotion:str, intensity:str="normal") -> str:
     "The SSML espeak-ng speaks for `text` said with `emotion` at `intensity`."
     p, r, s, v, _ = PROSODY[emotion]; k = INTENSITY_SCALE[intensity]
@@ -56,6 +63,7 @@ def make_actors(n:int, corpus:str, rng) -> list[dict]:
 # %% ../nbs/04_demo_corpus.ipynb #1379ba77
 def espeak_available() -> bool: return shutil.which("espeak-ng") is not None
 
+# %% ../nbs/04_demo_corpus.ipynb #39bee163
 def speak(text:str, actor:dict, emotion:str, intensity:str) -> tuple[np.ndarray, int]:
     "Synthesise one clip with espeak-ng: (float32 mono samples, sample rate)."
     if not espeak_available():
@@ -69,6 +77,7 @@ def speak(text:str, actor:dict, emotion:str, intensity:str) -> tuple[np.ndarray,
     x, sr = sf.read(io.BytesIO(wav), dtype="float32")
     return x, sr
 
+# %% ../nbs/04_demo_corpus.ipynb #2d74ee78
 def _finish(x, sr, rng):
     "Pad with 0.3–0.9 s of room noise on each side, as in studio recordings, and add a faint noise floor."
     pre, post = (rng.uniform(0.3, 0.9, 2)*sr).astype(int)
@@ -98,6 +107,7 @@ def _plan(size:str, rng):
                              CREMAD_LEVELS[lvl]))
     return jobs, cre_actors
 
+# %% ../nbs/04_demo_corpus.ipynb #85d54dfe
 def _render(job, seed):
     name, text, actor, emotion, intensity = job
     rng = np.random.default_rng([seed, int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)])
@@ -108,13 +118,19 @@ def _render(job, seed):
     from scipy.signal import resample_poly     # CREMA-D-style: 16 kHz mono 16-bit wav
     return name, np.clip(resample_poly(y, 320, 441), -1, 1).astype("float32"), 16000
 
+# %% ../nbs/04_demo_corpus.ipynb #cd00f9a8
 _README = """SYNTHETIC DEMO CORPUS - not real emotional speech.
 Made by emorec_nb.demo_corpus with espeak-ng ({version}); emotions are prosody rules, not acted emotion.
 Use it to check that the pipeline runs. Never report accuracy on it as an emotion-recognition result.
 Settings: {settings}
 """
 
-def make_demo_corpus(out:str|Path="data/demo", size:str="small", seed:int=0, workers:int|None=None) -> Path:
+# %% ../nbs/04_demo_corpus.ipynb #1e4f4500
+def make_demo_corpus(out:str|Path="data/demo",  # the corpus folder (ravdess/, cremad/, manifest.json)
+                     size:str="small",            # tiny, small, medium or large (`SIZES`)
+                     seed:int=0,                  # voices, pitch, rate and noise are drawn from it
+                     workers:int|None=None,       # espeak-ng processes at once (default: the CPU count)
+                    ) -> Path:                    # `out`
     "Generate the synthetic demo corpus into `out` (reused when already made with the same settings)."
     if size not in SIZES: raise ValueError(f"unknown demo size {size!r}; use one of {list(SIZES)}")
     out = Path(out)
@@ -144,6 +160,7 @@ def make_demo_corpus(out:str|Path="data/demo", size:str="small", seed:int=0, wor
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
 
+# %% ../nbs/04_demo_corpus.ipynb #f7986fea
 def is_synthetic(path:str|Path) -> bool:
     "True when `path` is (inside) a generated demo corpus or features made from one."
     for p in [Path(path).resolve(), *Path(path).resolve().parents]:

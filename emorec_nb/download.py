@@ -12,17 +12,25 @@ from .core import EmorecDataError, atomic_path, write_json
 # %% auto #0
 __all__ = ['RAVDESS_RECORD', 'RAVDESS_FILE', 'CREMAD_RAW', 'CREMAD_MEDIA', 'RAVDESS_DONE', 'CREMAD_CSV_SHA256', 'DownloadError',
            'fetch_bytes', 'download', 'file_digest', 'ravdess_checksum', 'download_ravdess', 'parse_lfs_pointer',
-           'fetch_verified', 'cremad_file_list', 'check_cremad_names', 'download_cremad', 'download_cli']
+           'fetch_verified', 'cremad_file_list', 'check_cremad_names', 'download_cremad']
 
 # %% ../nbs/08_download.ipynb #3543d725
 RAVDESS_RECORD = "https://zenodo.org/api/records/1188976"
+
+# %% ../nbs/08_download.ipynb #bee8a2aa
 RAVDESS_FILE = "Audio_Speech_Actors_01-24.zip"
+
+# %% ../nbs/08_download.ipynb #701ed240
 CREMAD_RAW = "https://raw.githubusercontent.com/CheyneyComputerScience/CREMA-D/master"
+
+# %% ../nbs/08_download.ipynb #81e1b613
 CREMAD_MEDIA = "https://media.githubusercontent.com/media/CheyneyComputerScience/CREMA-D/master"
 
+# %% ../nbs/08_download.ipynb #09a0596a
 class DownloadError(RuntimeError):
     "A download failed: offline, not found, or a checksum mismatch. The message says which and where."
 
+# %% ../nbs/08_download.ipynb #26b2452b
 def _open(url:str, offset:int=0, timeout:float=60):
     "Open `url` (http(s) or file) from byte `offset`; returns (stream, total size or None, whether offset was honoured)."
     if url.startswith("file://"):
@@ -40,11 +48,13 @@ def _open(url:str, offset:int=0, timeout:float=60):
     n = r.headers.get("Content-Length")
     return r, (int(n) + (offset if resumed else 0)) if n else None, resumed or offset == 0
 
+# %% ../nbs/08_download.ipynb #d9ed8195
 def fetch_bytes(url:str) -> bytes:
     "The whole content of a (small) `url`."
     f, _, _ = _open(url)
     with f: return f.read()
 
+# %% ../nbs/08_download.ipynb #b062b293
 def download(url:str, dest:str|Path, progress:bool=True, chunk:int=1<<20) -> Path:
     "Download `url` to `dest`, resuming a previous partial download (`dest` + '.part'); atomic at the end."
     from tqdm.auto import tqdm
@@ -60,6 +70,7 @@ def download(url:str, dest:str|Path, progress:bool=True, chunk:int=1<<20) -> Pat
     os.replace(part, dest)
     return dest
 
+# %% ../nbs/08_download.ipynb #d989ec34
 def file_digest(path:str|Path, algo:str="sha256") -> str:
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -77,8 +88,10 @@ def ravdess_checksum(record_url:str=RAVDESS_RECORD, name:str=RAVDESS_FILE) -> di
             return dict(url=links.get("content", links.get("self")), algo=algo or "md5", digest=digest, size=f.get("size"))
     raise DownloadError(f"{record_url}: the record lists no file named {name}")
 
+# %% ../nbs/08_download.ipynb #1c422d8e
 RAVDESS_DONE = ".emorec_complete.json"    # written last: a folder without it is a partial unpack
 
+# %% ../nbs/08_download.ipynb #7d2fc320
 def download_ravdess(dest:str|Path="data/ravdess", record_url:str=RAVDESS_RECORD, cache:str|Path|None=None,
                      progress:bool=True) -> Path:
     "Download, verify and unpack RAVDESS speech into `dest` (`Actor_01/` … `Actor_24/`)."
@@ -119,10 +132,12 @@ def parse_lfs_pointer(text:str) -> dict:
         raise ValueError("not a Git LFS pointer")
     return dict(sha256=d["oid"][7:], size=int(d["size"]))
 
+# %% ../nbs/08_download.ipynb #718078f2
 # sha256 of the official CSVs (CheyneyComputerScience/CREMA-D, master), as in ../shared/data/cremad_meta
 CREMAD_CSV_SHA256 = {"SentenceFilenames.csv": "d88cb50e84bbc30b2e159cdfc25e1cf87777ad97c7c41d6ab8f75d3383b8f740",
                      "VideoDemographics.csv": "e33ddc8b60bedf98541735801127cbb67098b5957271adbdd5dea8a44294eec3"}
 
+# %% ../nbs/08_download.ipynb #332d0240
 def fetch_verified(url:str, sha256:str) -> bytes:
     "The content of `url`, refused unless its SHA-256 is `sha256`."
     data = fetch_bytes(url)
@@ -130,12 +145,14 @@ def fetch_verified(url:str, sha256:str) -> bytes:
         raise DownloadError(f"{url}: sha256 {got}, expected {sha256}: not the official file (changed upstream, or tampered with)")
     return data
 
+# %% ../nbs/08_download.ipynb #e217f804
 def cremad_file_list(raw:str=CREMAD_RAW, sha256:str=CREMAD_CSV_SHA256["SentenceFilenames.csv"]) -> list[str]:
     "The 7442 wav names, from the official `SentenceFilenames.csv` (checksum pinned); every name must be a CREMA-D clip name."
     import pandas as pd
     names = pd.read_csv(io.BytesIO(fetch_verified(f"{raw}/SentenceFilenames.csv", sha256)), dtype=str)["Filename"].fillna("")
     return check_cremad_names([f"{n}.wav" for n in names], f"{raw}/SentenceFilenames.csv")
 
+# %% ../nbs/08_download.ipynb #ae77c6c8
 def check_cremad_names(names, source:str) -> list[str]:
     "`names` if every one is a CREMA-D wav name (checked before any path is built from it: no '../', no '/'); else a `DownloadError` listing the others."
     from emorec_nb.corpora import parse_name
@@ -147,8 +164,10 @@ def check_cremad_names(names, source:str) -> list[str]:
     if bad: raise DownloadError(str(EmorecDataError(f"{source}: {len(bad)} entries are not clip names; nothing was downloaded:", bad)))
     return list(names)
 
+# %% ../nbs/08_download.ipynb #d874cd73
 class _Corrupt(Exception): pass
 
+# %% ../nbs/08_download.ipynb #ed8c065b
 def _fetch_one(name, dest, raw, media):
     target = dest/"AudioWAV"/name
     ptr = parse_lfs_pointer(fetch_bytes(f"{raw}/AudioWAV/{name}").decode("utf-8", "replace"))
@@ -163,6 +182,7 @@ def _fetch_one(name, dest, raw, media):
     except _Corrupt as e: return name, "corrupt", str(e)
     return name, "downloaded", None
 
+# %% ../nbs/08_download.ipynb #33eebc68
 def download_cremad(dest:str|Path="data/cremad", raw:str=CREMAD_RAW, media:str=CREMAD_MEDIA, names:list[str]|None=None,
                     workers:int=8, progress:bool=True, checksums:dict=CREMAD_CSV_SHA256) -> Path:
     "Download and verify CREMA-D's AudioWAV files (and VideoDemographics.csv) into `dest`."
@@ -182,17 +202,3 @@ def download_cremad(dest:str|Path="data/cremad", raw:str=CREMAD_RAW, media:str=C
     if progress: print(f"CREMA-D: {counts['downloaded']} downloaded, {counts['present']} already present and verified")
     if bad: raise DownloadError(str(EmorecDataError(f"{len(bad)} files failed verification and were not kept; run again:", bad)))
     return dest
-
-# %% ../nbs/08_download.ipynb #1f266d6e
-def download_cli(argv=None):
-    "Console entry point `emorec-download`."
-    ap = argparse.ArgumentParser(prog="emorec-download", description="Download RAVDESS speech and/or CREMA-D from their official sources.")
-    ap.add_argument("corpus", choices=["ravdess", "cremad", "both"]); ap.add_argument("--dest", default="data")
-    ap.add_argument("--ravdess-record", default=RAVDESS_RECORD); ap.add_argument("--cremad-raw", default=CREMAD_RAW)
-    ap.add_argument("--cremad-media", default=CREMAD_MEDIA)
-    a = ap.parse_args(argv)
-    try:
-        if a.corpus in ("ravdess", "both"): print(download_ravdess(Path(a.dest)/"ravdess", a.ravdess_record))
-        if a.corpus in ("cremad", "both"): print(download_cremad(Path(a.dest)/"cremad", a.cremad_raw, a.cremad_media))
-    except DownloadError as e: sys.exit(f"error: {e}")
-    return 0

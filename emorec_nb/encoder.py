@@ -17,6 +17,7 @@ __all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load
 # %% ../nbs/06_encoder.ipynb #19704846
 DEFAULT_CONFIG = dict(n_mels=N_MELS, channels=[16, 32, 64, 64], dims=128, time_pool=TIME_POOL)
 
+# %% ../nbs/06_encoder.ipynb #43e22b51
 def build_encoder(channels=(16, 32, 64, 64), dims:int=128, n_mels:int=N_MELS, **_) -> keras.Model:
     "The CNN: normalised log-mel (batch, frames, n_mels) → features (batch, frames//4, dims)."
     if n_mels % 2**len(channels): raise ValueError(f"n_mels={n_mels} must be divisible by {2**len(channels)}")
@@ -90,6 +91,7 @@ class Extractor:
         for a in [self.mean, self.std, *self.model.get_weights()]: h.update(np.ascontiguousarray(a, "float32").tobytes())
         return h.hexdigest()
 
+# %% ../nbs/06_encoder.ipynb #4fc2fb25
 def load_extractor(path:str|Path) -> Extractor:
     "Load an extractor saved by `Extractor.save`."
     path = Path(path)
@@ -124,11 +126,13 @@ class _Crops(keras.utils.PyDataset):
                     w = self.rng.integers(0, 8); f0 = self.rng.integers(0, x.shape[2] - w + 1); x[k, :, f0:f0 + w] = 0
         return x, self.y[idx]
 
+# %% ../nbs/06_encoder.ipynb #b6268b81
 def log_mels(paths, workers=None) -> list[np.ndarray]:
     "Log-mel spectrograms of the audio files `paths`, read and computed in threads."
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(workers) as ex: return list(ex.map(lambda p: log_mel(load_audio(p)), paths))
 
+# %% ../nbs/06_encoder.ipynb #e6d20f5a
 def train_extractor(train:pd.DataFrame, out:str|Path, epochs:int=30, batch_size:int=32, lr:float=2e-3, seed:int=0,
                     config:dict|None=None, split_name:str="", verbose:int=1, mels:list|None=None) -> Extractor:
     "Train the CNN on the clips of `train` (an audio index with `y`, the training split only) and save it to `out`; `mels`: their log-mels, if already computed."

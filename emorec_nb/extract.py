@@ -14,8 +14,8 @@ from .frontend import load_audio, log_mel, expected_frames, SR
 from .demo_corpus import is_synthetic
 
 # %% auto #0
-__all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_cli',
-           'extract_cli']
+__all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_on',
+           'demo_features', 'demo_fixture']
 
 # %% ../nbs/07_extract.ipynb #86b9eb08
 def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:str="mirror") -> Path:
@@ -25,10 +25,12 @@ def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:s
     if layout == "mirror": return Path(out)/audio_path.relative_to(audio_dir).with_suffix(".npy")
     raise ValueError(f"unknown layout {layout!r}; use 'mirror' or 'flat'")
 
+# %% ../nbs/07_extract.ipynb #8df90c29
 def _valid(p:Path, frames:int, dims:int) -> bool:
     try: return p.exists() and tuple(check_npy(p)) == (frames, dims)    # header *and* size: a cut-short file is redone
     except Exception: return False
 
+# %% ../nbs/07_extract.ipynb #b39ea532
 def save_npy(p:Path, a:np.ndarray) -> Path:
     "Write `a` to the `.npy` file `p` atomically (a killed write leaves a hidden `.part` file, never a truncated `.npy`)."
     ensure_space(p, a.nbytes + 4096)      # a full disk is named as such, not numpy's "11008 requested and 8160 written"
@@ -36,6 +38,7 @@ def save_npy(p:Path, a:np.ndarray) -> Path:
         with open(tmp, "wb") as f: np.save(f, a)
     return Path(p)
 
+# %% ../nbs/07_extract.ipynb #b133ea12
 def _clean_partials(out:Path) -> int:
     n = 0
     for p in out.rglob(".*.part"):
@@ -55,8 +58,18 @@ def _check_manifest(out:Path, sha:str):
         raise EmorecDataError(f"{out} holds features of another extractor ({str(old)[:12]}…, this one is {sha[:12]}…); "
                               "choose another output directory")
 
-def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mirror", on_bad:str="raise",
-                     workers:int|None=None, progress:bool=True, limit:int|None=None, chunk:int=128, report:bool=True) -> dict:
+# %% ../nbs/07_extract.ipynb #648cf2f4
+def extract_features(audio_dir:str|Path,       # clips, searched recursively
+                     out:str|Path,              # the features folder: one .npy per clip and manifest.json
+                     extractor,                 # an `Extractor` or the folder of a saved one
+                     layout:str="mirror",       # 'mirror' the audio tree, or 'flat': CLIP_ID.npy in one folder
+                     on_bad:str="raise",        # bad clips: 'raise' (name them) or 'skip' them with a warning
+                     workers:int|None=None,     # audio-reading threads (default: the CPU count)
+                     progress:bool=True,        # a progress bar
+                     limit:int|None=None,       # only the first `limit` clips (benchmarks)
+                     chunk:int=128,             # clips read and encoded per step
+                     report:bool=True,          # print the clips per second and the real-time factor
+                    ) -> dict:                  # the run's statistics
     "Extract features of every clip under `audio_dir` into `out`; returns the run's statistics."
     from emorec_nb.encoder import load_extractor
     if on_bad not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {on_bad!r}")
@@ -115,6 +128,7 @@ def extract_features(audio_dir:str|Path, out:str|Path, extractor, layout:str="mi
 # %% ../nbs/07_extract.ipynb #b2e0c002
 MIN_SPEAKER_CLIPS = 8          # fewer clips give too noisy a mean and std of the speaker's frames
 
+# %% ../nbs/07_extract.ipynb #c76a4eb6
 def speaker_normalise(feats:list[np.ndarray], speakers) -> list[np.ndarray]:
     "Each clip's frames z-normalised with the mean and std over all frames of its speaker's clips."
     speakers, out = np.asarray(speakers), [None]*len(feats)
@@ -126,38 +140,46 @@ def speaker_normalise(feats:list[np.ndarray], speakers) -> list[np.ndarray]:
     return out
 
 # %% ../nbs/07_extract.ipynb #67ff21d4
-def train_extractor_cli(argv=None):
-    "Console entry point `emorec-train-extractor`."
+def train_extractor_on(audio_dirs, out:str|Path, split:str="actor", val_frac:float=0.2, policy:str="all8", seed:int=0,
+                       epochs:int=30, batch_size:int=32) -> Path:
+    "Split the clips of `audio_dirs`, train the CNN extractor on the training part into `out` with `split.csv` beside it (`emorec-train-extractor`)."
     from emorec_nb.corpora import apply_policy
     from emorec_nb.splits import make_split, save_split
     from emorec_nb.encoder import train_extractor
-    ap = argparse.ArgumentParser(prog="emorec-train-extractor", description="Train the CNN encoder on the training split.")
-    ap.add_argument("audio_dirs", nargs="+"); ap.add_argument("--out", required=True, help="extractor directory (new)")
-    ap.add_argument("--split", default="actor", choices=["actor", "random"]); ap.add_argument("--val-frac", type=float, default=0.2)
-    ap.add_argument("--policy", default="all8"); ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=30); ap.add_argument("--batch-size", type=int, default=32)
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    if out.exists() and any(out.iterdir()): sys.exit(f"error: {out} exists and is not empty; choose a new directory")
-    df = make_split(apply_policy(pd.concat([build_index(d) for d in a.audio_dirs], ignore_index=True), a.policy),
-                    a.split, a.val_frac, a.seed)
-    train_extractor(df[df.split == "train"], out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
-                    split_name=f"{a.split} val_frac={a.val_frac} seed={a.seed} policy={a.policy}", verbose=2)
+    out = Path(out)
+    df = make_split(apply_policy(build_index(audio_dirs), policy), split, val_frac, seed)
+    train_extractor(df[df.split == "train"], out, epochs=epochs, batch_size=batch_size, seed=seed,
+                    split_name=f"{split} val_frac={val_frac} seed={seed} policy={policy}", verbose=2)
     save_split(df, out/"split.csv")
     print(f"extractor saved to {out} (trained on {int((df.split == 'train').sum())} clips; split in {out/'split.csv'})")
-    return 0
+    return out
 
-def extract_cli(argv=None):
-    "Console entry point `emorec-extract`."
-    ap = argparse.ArgumentParser(prog="emorec-extract", description="Extract CNN features, one .npy per clip (resumable).")
-    ap.add_argument("audio_dir"); ap.add_argument("--out", required=True); ap.add_argument("--extractor", required=True)
-    ap.add_argument("--flat", action="store_true", help="write <clip id>.npy in one folder instead of mirroring")
-    ap.add_argument("--on-bad", default="raise", choices=["raise", "skip"]); ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
-    try:
-        extract_features(a.audio_dir, a.out, a.extractor, "flat" if a.flat else "mirror", a.on_bad, a.workers,
-                         progress=not a.no_progress)
-    except EmorecDataError as e: sys.exit(f"error: {e}")
-    except OSError as e: sys.exit(f"error: {os_error_message(e)}")
-    return 0
+# %% ../nbs/07_extract.ipynb #b6098c7c
+def demo_features(demo:Path, sp:pd.DataFrame, seed:int=0, epochs:int=8) -> dict:
+    "Train the CNN extractor on the demo training split (reused if already trained) and extract both demo corpora."
+    from emorec_nb.encoder import train_extractor, load_extractor
+    from emorec_nb.splits import save_split
+    ex_dir = demo.parent/"features"/f"{demo.name}_extractor"
+    if (ex_dir/"config.json").exists(): ex = load_extractor(ex_dir); print(f"\n-- CNN extractor: reusing {ex_dir}")
+    else:
+        print(f"\n-- training the CNN extractor on the {int((sp.split == 'train').sum())} training clips ({epochs} epochs)")
+        t0 = time.time()
+        ex = train_extractor(sp[sp.split == "train"], ex_dir, epochs=epochs, seed=seed, split_name="demo actor split", verbose=0)
+        save_split(sp, ex_dir/"split.csv")
+        print(f"   saved to {ex_dir} in {time.time()-t0:.0f} s (sha256 {ex.sha256()[:12]}…)")
+    dirs = {}
+    for corpus in ("ravdess", "cremad"):
+        out = demo.parent/"features"/f"{demo.name}_{corpus}_cnn_fixed"
+        print(f"-- features of {demo/corpus} → {out}")
+        extract_features(demo/corpus, out, ex, progress=False); dirs[corpus] = out
+    return dict(extractor=ex_dir, feature_dirs=dirs)
+
+# %% ../nbs/07_extract.ipynb #8fc0b589
+def demo_fixture(out:str|Path, size:str="tiny", epochs:int=1, seed:int=0) -> dict:
+    "A demo corpus in `out/demo`, its actor split, a CNN extractor trained for `epochs` and the features of both corpora."
+    from emorec_nb.demo_corpus import make_demo_corpus
+    from emorec_nb.corpora import apply_policy
+    from emorec_nb.splits import make_split
+    demo = make_demo_corpus(Path(out)/"demo", size=size, seed=seed)
+    sp = make_split(apply_policy(build_index([demo/"ravdess", demo/"cremad"])), "actor", seed=seed)
+    return dict(demo=demo, split=sp, **demo_features(demo, sp, seed, epochs))

@@ -16,9 +16,14 @@ __all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', '
 # %% ../nbs/05_frontend.ipynb #e6568661
 SR, WIN, HOP, N_FFT, N_MELS, FMIN, FMAX = 16000, 400, 160, 512, 64, 60.0, 7800.0
 TIME_POOL = 4                               # the CNN pools time 4x: 100 → 25 feature frames per second
+
+# %% ../nbs/05_frontend.ipynb #5ad73d25
 MIN_SAMPLES = WIN + (TIME_POOL - 1)*HOP     # shortest clip that gives one feature frame (55 ms)
 
+# %% ../nbs/05_frontend.ipynb #742d4d1e
 def n_mel_frames(n_samples:int) -> int: return 0 if n_samples < WIN else 1 + (n_samples - WIN)//HOP
+
+# %% ../nbs/05_frontend.ipynb #a2ff7092
 def n_feature_frames(n_samples:int) -> int: return n_mel_frames(n_samples)//TIME_POOL
 
 # %% ../nbs/05_frontend.ipynb #1ca38eb0
@@ -29,6 +34,7 @@ def resample(x:np.ndarray, sr:int, target:int=SR) -> np.ndarray:
     g = gcd(int(sr), int(target))
     return resample_poly(x, target//g, sr//g).astype("float32")
 
+# %% ../nbs/05_frontend.ipynb #f1fbd7cd
 def load_audio(path:str|Path, sr:int=SR) -> np.ndarray:
     "A clip as float32 mono samples at `sr` Hz, checked: readable, finite, not empty, not all zeros, long enough."
     import soundfile as sf
@@ -44,6 +50,7 @@ def load_audio(path:str|Path, sr:int=SR) -> np.ndarray:
                               f"({MIN_SAMPLES/SR*1000:.0f} ms)")
     return x
 
+# %% ../nbs/05_frontend.ipynb #bd161603
 def expected_frames(path:str|Path) -> int:
     "Feature frames a clip will give, from its header alone."
     import soundfile as sf
@@ -53,8 +60,11 @@ def expected_frames(path:str|Path) -> int:
 
 # %% ../nbs/05_frontend.ipynb #f2a79153
 def hz_to_mel(f): return 2595.0*np.log10(1.0 + np.asarray(f)/700.0)
+
+# %% ../nbs/05_frontend.ipynb #aa56108a
 def mel_to_hz(m): return 700.0*(10**(np.asarray(m)/2595.0) - 1.0)
 
+# %% ../nbs/05_frontend.ipynb #82606842
 def mel_filterbank(n_mels:int=N_MELS, n_fft:int=N_FFT, sr:int=SR, fmin:float=FMIN, fmax:float=FMAX) -> np.ndarray:
     "Triangular mel filters (HTK mel scale), shape (n_fft//2 + 1, n_mels)."
     freqs = np.linspace(0, sr/2, n_fft//2 + 1)
@@ -63,9 +73,13 @@ def mel_filterbank(n_mels:int=N_MELS, n_fft:int=N_FFT, sr:int=SR, fmin:float=FMI
     fb = np.maximum(0, np.minimum((freqs - lo)/(mid - lo), (hi - freqs)/(hi - mid)))
     return fb.T.astype("float32")
 
+# %% ../nbs/05_frontend.ipynb #641a52ea
 _FB = mel_filterbank()
+
+# %% ../nbs/05_frontend.ipynb #788e8649
 _WINDOW = np.hanning(WIN + 1)[:-1].astype("float32")   # periodic Hann
 
+# %% ../nbs/05_frontend.ipynb #4bd194b9
 def log_mel(x:np.ndarray) -> np.ndarray:
     "Log-mel spectrogram (frames, 64) of 16 kHz mono samples."
     n = n_mel_frames(len(x))

@@ -13,8 +13,8 @@ import keras
 from keras import ops, layers
 
 # %% auto #0
-__all__ = ['BUILDERS', 'MaskedPooling', 'FrameStandardize', 'build_bilstm', 'build_pooling', 'build_model', 'predict_in_order',
-           'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info', 'gpu_check_cli', 'lstm_kernel']
+__all__ = ['BUILDERS', 'MODEL_FILES', 'MaskedPooling', 'FrameStandardize', 'build_bilstm', 'build_pooling', 'build_model',
+           'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info', 'lstm_kernel']
 
 # %% ../nbs/09_models.ipynb #7a8c41e5
 @keras.saving.register_keras_serializable(package="emorec_nb")
@@ -62,11 +62,13 @@ def _frame_dense(x, units, dropout, l2):
         if dropout: x = layers.Dropout(dropout, name=f"frame_dropout{i}")(x)
     return x
 
+# %% ../nbs/09_models.ipynb #c0ca3da1
 def _input(n_features, standardize):
     inp = keras.Input((None, n_features), name="features")
     x = layers.Masking(PAD_VALUE, name="masking")(inp)
     return inp, (FrameStandardize(name="standardize")(x) if standardize else x)
 
+# %% ../nbs/09_models.ipynb #0ab71bad
 def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), head:int=64, dropout:float=0.3,
                  l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
     "Masking → standardise → per-frame dense → stacked bidirectional LSTMs → dense → softmax."
@@ -84,6 +86,7 @@ def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), he
     m.spec = spec
     return m
 
+# %% ../nbs/09_models.ipynb #fd62290c
 def build_pooling(n_features:int, n_classes:int, dense=(256, 128), head:int=64, pooling:str="mean_std",
                   dropout:float=0.3, l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
     "Masking → standardise → per-frame dense → mask-aware pooling over time → dense → softmax."
@@ -99,8 +102,11 @@ def build_pooling(n_features:int, n_classes:int, dense=(256, 128), head:int=64, 
     m.spec = spec
     return m
 
-BUILDERS = {"bilstm": build_bilstm, "pooling": build_pooling}
+# %% ../nbs/09_models.ipynb #bb883571
+BUILDERS = {"bilstm": build_bilstm, "pooling": build_pooling}          # model kind → builder
+MODEL_FILES = {"bilstm": "lstm_model.h5", "pooling": "pooling_model.h5"}   # model kind → file in a run directory
 
+# %% ../nbs/09_models.ipynb #6d146503
 def build_model(spec:dict) -> keras.Model:
     "Build a model from its spec (`model.spec`)."
     s = dict(spec); kind = s.pop("kind")
@@ -130,11 +136,17 @@ def save_h5(model:keras.Model, path:str|Path, **meta) -> Path:
     "Save `model` as `.h5` with its spec (and any `meta`, e.g. classes) so that `load_model` can rebuild it."
     import h5py
     path = Path(path)
-    with atomic_path(path, suffix=".h5") as tmp:
-        model.save(tmp)
-        with h5py.File(tmp, "a") as f: f.attrs["emorec_spec"] = json.dumps({**model.spec, "meta": meta})
+    import logging
+    absl, level = logging.getLogger("absl"), logging.getLogger("absl").level
+    absl.setLevel(logging.ERROR)          # Keras warns that .h5 is "legacy": this project's format is .h5 by design
+    try:
+        with atomic_path(path, suffix=".h5") as tmp:
+            model.save(tmp)
+            with h5py.File(tmp, "a") as f: f.attrs["emorec_spec"] = json.dumps({**model.spec, "meta": meta})
+    finally: absl.setLevel(level)
     return path
 
+# %% ../nbs/09_models.ipynb #b2cb03a2
 def read_spec(path:str|Path) -> dict:
     "The spec and metadata stored in an emorec `.h5` file."
     import h5py
@@ -144,6 +156,7 @@ def read_spec(path:str|Path) -> dict:
     if raw is None: raise EmorecDataError(f"{path}: no emorec_spec attribute; not saved by emorec_nb.models.save_h5")
     return json.loads(raw)
 
+# %% ../nbs/09_models.ipynb #e618f98f
 def load_model(path:str|Path) -> keras.Model:
     "Load a `.h5` model saved by `save_h5` (plain `keras.models.load_model` fails on `Masking`)."
     spec = read_spec(path)
@@ -168,20 +181,27 @@ def device_info() -> dict:
     import os
     return dict(backend=b, gpus=gpus, device=gpus[0] if gpus else f"CPU ({os.cpu_count()} cores)")
 
-# %% ../nbs/09_models.ipynb #56d69dc7
-def gpu_check_cli(argv=None):
-    "Console entry point `emorec-gpu-check`: prints the GPU Keras sees, or exits 1 saying there is none."
-    import sys
-    info = device_info()
-    if not info["gpus"]: sys.exit(f"Keras ({info['backend']} backend) sees no GPU; it would train on the {info['device']}")
-    print(f"GPU: {', '.join(info['gpus'])} (Keras {keras.__version__}, {info['backend']} backend)")
-    return 0
-
 # %% ../nbs/09_models.ipynb #482f0937
-def lstm_kernel(model:keras.Model) -> str:
-    "'cudnn' if the model's traced inference graph runs its LSTMs through cuDNN, 'generic' otherwise (or 'none' without LSTM)."
+def _watched_lstm_kernel(model:keras.Model, x) -> str:
+    "The LSTM kernel of an eager call on `x`, seen by wrapping the backend's fused-LSTM entry point (private Keras API: 'unknown' if it moved)."
+    try: from keras.src import backend as kb          # every Keras LSTM layer asks `backend.lstm` for a fused kernel first
+    except ImportError: return "unknown"
+    fused, used = getattr(kb, "lstm", None), []
+    if fused is None: return "unknown"
+    def watch(*a, **k):
+        try: out = fused(*a, **k)
+        except NotImplementedError: used.append("generic"); raise   # the layer falls back to its generic loop
+        used.append("cudnn"); return out
+    kb.lstm = watch
+    try: model(x, training=False)
+    finally: kb.lstm = fused
+    return {frozenset({"cudnn"}): "cudnn", frozenset({"generic"}): "generic"}.get(frozenset(used), "mixed" if used else "unknown")
+
+# %% ../nbs/09_models.ipynb #5fe825e7
+def lstm_kernel(model:keras.Model, x=None) -> str:
+    "Which LSTM kernel `model` runs: 'cudnn', 'generic', 'mixed' or 'none' (no LSTM); TensorFlow: from the traced graph, other backends: from a call on `x` ('unknown' without it)."
     if not any(isinstance(l, keras.layers.LSTM) for l in model._flatten_layers()): return "none"
-    if keras.backend.backend() != "tensorflow": return "generic"
+    if keras.backend.backend() != "tensorflow": return _watched_lstm_kernel(model, x) if x is not None else "unknown"
     import tensorflow as tf
     f = tf.function(lambda x: model(x, training=False))
     g = f.get_concrete_function(tf.TensorSpec((None, None, model.input_shape[-1]), tf.float32)).graph.as_graph_def()

@@ -11,21 +11,25 @@ from .core import repo_root, shared_data, os_error_message
 from .corpora import build_index, corpus_summary, apply_policy, label_space
 from .splits import make_split, split_report
 from .demo_corpus import make_demo_corpus
+from .extract import demo_features
 
 # %% auto #0
-__all__ = ['BANNER', 'index_demo', 'run_demo', 'train_report', 'demo_features', 'main']
+__all__ = ['BANNER', 'index_demo', 'run_demo', 'train_report']
 
 # %% ../nbs/20_pipeline.ipynb #72153d7b
 BANNER = "SYNTHETIC DEMO CORPUS (espeak-ng): numbers below check the pipeline, they say nothing about emotion recognition"
 
+# %% ../nbs/20_pipeline.ipynb #5dcb0afd
 def _efficiency(lengths, batch_sizes=(16, 32, 64)):
     from emorec_nb.batches import efficiency_table          # imports Keras: only when needed
     return efficiency_table(lengths, batch_sizes).round(3)
 
+# %% ../nbs/20_pipeline.ipynb #abf50645
 def index_demo(demo:Path, policy:str="all8") -> pd.DataFrame:
     "The demo corpus's audio index (both naming schemes) under a label policy."
-    return apply_policy(pd.concat([build_index(demo/"ravdess"), build_index(demo/"cremad")], ignore_index=True), policy)
+    return apply_policy(build_index([demo/"ravdess", demo/"cremad"]), policy)
 
+# %% ../nbs/20_pipeline.ipynb #770f7a8b
 def run_demo(out:str|Path|None=None, size:str="small", seed:int=0, policy:str="all8", split:str="actor",
              features:bool=True, extractor_epochs:int=8, train_epochs:int=0, root:str|Path|None=None) -> dict:
     "Make (or reuse) the demo corpus `out` (default `ROOT/data/demo`), index, split, print summary and padding figures, train the CNN, extract features; with `train_epochs`, the report and models go to `ROOT/runs` and `ROOT/models` (`root` defaults to the repository)."
@@ -53,6 +57,7 @@ def run_demo(out:str|Path|None=None, size:str="small", seed:int=0, policy:str="a
     if features and train_epochs: res.update(train_report(res["feature_dirs"].values(), train_epochs, policy, split, root=root))
     return res
 
+# %% ../nbs/20_pipeline.ipynb #610bce50
 def train_report(feature_dirs, epochs:int=15, policy:str="all8", split:str="actor", model:str="both", root:str|Path|None=None) -> dict:
     "Run `nbs/train.ipynb` through papermill into `ROOT/runs/train-TIMESTAMP.ipynb`; the models go to `ROOT/models/cnn_lstm_fixed_TIMESTAMP` (`root`: the repository unless given)."
     import papermill as pm
@@ -72,43 +77,3 @@ def train_report(feature_dirs, epochs:int=15, policy:str="all8", split:str="acto
     print(comp[["accuracy", "uar", "macro_f1", "epochs", "best"]].round(3).to_string())
     print(f"\n== report: {report}\n== models: {run_dir} (lstm_model.h5, pooling_model.h5; load with emorec_nb.models.load_model)")
     return dict(report=report, run_dir=run_dir)
-
-def demo_features(demo:Path, sp:pd.DataFrame, seed:int=0, epochs:int=8) -> dict:
-    "Train the CNN extractor on the demo training split (reused if already trained) and extract both demo corpora."
-    from emorec_nb.encoder import train_extractor, load_extractor
-    from emorec_nb.extract import extract_features
-    from emorec_nb.splits import save_split
-    ex_dir = demo.parent/"features"/f"{demo.name}_extractor"
-    if (ex_dir/"config.json").exists(): ex = load_extractor(ex_dir); print(f"\n-- CNN extractor: reusing {ex_dir}")
-    else:
-        print(f"\n-- training the CNN extractor on the {int((sp.split == 'train').sum())} training clips ({epochs} epochs)")
-        t0 = time.time()
-        ex = train_extractor(sp[sp.split == "train"], ex_dir, epochs=epochs, seed=seed, split_name="demo actor split", verbose=0)
-        save_split(sp, ex_dir/"split.csv")
-        print(f"   saved to {ex_dir} in {time.time()-t0:.0f} s (sha256 {ex.sha256()[:12]}…)")
-    dirs = {}
-    for corpus in ("ravdess", "cremad"):
-        out = demo.parent/"features"/f"{demo.name}_{corpus}_cnn_fixed"
-        print(f"-- features of {demo/corpus} → {out}")
-        extract_features(demo/corpus, out, ex, progress=False); dirs[corpus] = out
-    return dict(extractor=ex_dir, feature_dirs=dirs)
-
-# %% ../nbs/20_pipeline.ipynb #e685aa20
-def main(argv=None):
-    "Console entry point `emorec-demo`."
-    ap = argparse.ArgumentParser(prog="emorec-demo", description="Run the main job on the synthetic demo corpus.")
-    ap.add_argument("--out", default=None, help="put everything under this folder: data/demo (corpus), data/features, models, runs "
-                    "(default: the repository)")
-    ap.add_argument("--size", default="small", help="demo corpus size: tiny, small, medium, large")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policy", default="all8", help="label policy: all8, shared6, merge_calm")
-    ap.add_argument("--split", default="actor", help="split kind: actor (disjoint) or random")
-    ap.add_argument("--no-features", action="store_true", help="stop before training the CNN and extracting features")
-    ap.add_argument("--epochs", type=int, default=15, help="training epochs of the papermill run (0: no training)")
-    a = ap.parse_args(argv)
-    root = Path(a.out).resolve() if a.out else None
-    try: run_demo(root/"data"/"demo" if root else None, a.size, a.seed, a.policy, a.split, features=not a.no_features,
-                  train_epochs=a.epochs, root=root)
-    except (ValueError, FileExistsError) as e: sys.exit(f"error: {e}")          # EmorecDataError is a ValueError
-    except OSError as e: sys.exit(f"error: {os_error_message(e)}")
-    return 0

@@ -9,28 +9,29 @@ from pathlib import Path
 import numpy as np
 from .core import EmorecDataError
 from .encoder import load_extractor, inference_fn
-from .models import load_model
+from .models import load_model, MODEL_FILES
 from .extract import speaker_normalise, MIN_SPEAKER_CLIPS
 from .frontend import load_audio, log_mel
 import keras
 
 # %% auto #0
-__all__ = ['Predictor', 'speaker_groups', 'predict_cli']
+__all__ = ['Predictor', 'speaker_groups']
 
 # %% ../nbs/11_predict.ipynb #124a8703
 def _resolve(model:str|Path) -> tuple[Path, Path]:
     "The `.h5` file and its run directory, from either."
     p = Path(model)
     if p.is_dir():
-        for name in ("lstm_model.h5", "pooling_model.h5"):
+        for name in MODEL_FILES.values():
             if (p/name).exists():
                 best = json.loads((p/"metrics.json").read_text()).get("best_model") if (p/"metrics.json").exists() else None
-                h5 = p/{"bilstm": "lstm_model.h5", "pooling": "pooling_model.h5"}.get(best, name)
+                h5 = p/MODEL_FILES.get(best, name)
                 return (h5 if h5.exists() else p/name), p
         raise EmorecDataError(f"{p}: no lstm_model.h5 or pooling_model.h5 in this run directory")
     if not p.exists(): raise EmorecDataError(f"{p}: no such model file")
     return p, p.parent
 
+# %% ../nbs/11_predict.ipynb #5adf3610
 class Predictor:
     "Audio clip → emotion probabilities, with a run's extractor and model."
     def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False, force_extractor:bool=False):
@@ -95,37 +96,3 @@ def speaker_groups(clips, speaker:str|None=None) -> dict:
         except ValueError as e: raise EmorecDataError(f"{c}: no speaker in the name ({e}); pass --speaker ID") from None
         groups.setdefault(s, []).append(c)
     return groups
-
-# %% ../nbs/11_predict.ipynb #a1ac0d7e
-def predict_cli(argv=None):
-    "Console entry point `emorec-predict`."
-    ap = argparse.ArgumentParser(prog="emorec-predict", description="Emotion and class probabilities for audio clips.")
-    ap.add_argument("model", help="a run directory (its better model) or a .h5 file of one")
-    ap.add_argument("clips", nargs="+"); ap.add_argument("--extractor", default=None, help="the run's extractor from another place (checked by hash)")
-    ap.add_argument("--force-extractor", action="store_true", help="use --extractor even when its hash is not the run's (says so on stderr)")
-    ap.add_argument("--json", action="store_true", help="one JSON object per line")
-    ap.add_argument("--speaker-norm", action="store_true", help="normalise each speaker's clips with their own statistics "
-                    f"(runs trained on speaker-normalised features; at least {MIN_SPEAKER_CLIPS} clips per speaker)")
-    ap.add_argument("--speaker", default=None, help="with --speaker-norm: every clip is this speaker (default: from the file names)")
-    a = ap.parse_args(argv)
-    if a.speaker and not a.speaker_norm: ap.error("--speaker needs --speaker-norm")
-    if a.force_extractor and not a.extractor: ap.error("--force-extractor needs --extractor")
-    try: pr = Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm, force_extractor=a.force_extractor)
-    except EmorecDataError as e: sys.exit(f"error: {e}")
-    def show(c, r):
-        if a.json: print(json.dumps(r))
-        else: print(f"{c}: {r['emotion']}  " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(r["probabilities"].items(), key=lambda kv: -kv[1])))
-    status = 0
-    if not a.speaker_norm:
-        for c in a.clips:
-            try: show(c, pr(c))
-            except EmorecDataError as e: print(f"error: {e}", file=sys.stderr); status = 1
-        return status
-    try: groups = speaker_groups(a.clips, a.speaker)
-    except EmorecDataError as e: sys.exit(f"error: {e}")
-    for spk, clips in groups.items():
-        print(f"speaker {spk}: {len(clips)} clips", file=sys.stderr)
-        try: rs = pr.speaker_group(clips)
-        except EmorecDataError as e: print(f"error: speaker {spk}: {e}", file=sys.stderr); status = 1; continue
-        for c, r in zip(clips, rs): show(c, r)
-    return status

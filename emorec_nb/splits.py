@@ -25,6 +25,7 @@ def random_split(df:pd.DataFrame, val_frac:float=0.2, seed:int=42, by=("corpus",
 def _speaker_table(df):
     return df.groupby("speaker").agg(corpus=("corpus", "first"), sex=("sex", "first"), n=("clip_id", "size"))
 
+# %% ../nbs/02_splits.ipynb #46509791
 def _score(df, val_speakers, val_frac, overall):
     v = df[df["speaker"].isin(val_speakers)]
     s = 0.0
@@ -35,7 +36,12 @@ def _score(df, val_speakers, val_frac, overall):
         s += (dist - overall[c]).abs().sum()
     return s
 
-def actor_split(df:pd.DataFrame, val_frac:float=0.2, seed:int=42, n_draws:int=200) -> pd.DataFrame:
+# %% ../nbs/02_splits.ipynb #8720bf5c
+def actor_split(df:pd.DataFrame,   # an index (`corpora.build_index`)
+                val_frac:float=0.2,  # share of each (corpus, sex) group's actors that go to validation
+                seed:int=42,         # the same seed, the same split
+                n_draws:int=200,     # seeded draws compared; the one closest to the corpus's emotion mix and size wins
+               ) -> pd.DataFrame:    # `df` with a `split` column, 'train' or 'val'
     "Actor-disjoint split: `val_frac` of the actors of each (corpus, sex) group go to validation."
     if not 0 < val_frac < 1: raise ValueError(f"val_frac must be between 0 and 1, got {val_frac}")
     spk = _speaker_table(df)
@@ -51,7 +57,12 @@ def actor_split(df:pd.DataFrame, val_frac:float=0.2, seed:int=42, n_draws:int=20
         if s < best_score - 1e-12: best, best_score = set(val), s
     return df.assign(split=np.where(df["speaker"].isin(best), "val", "train"))
 
-def make_split(df:pd.DataFrame, kind:str="actor", val_frac:float=0.2, seed:int=42) -> pd.DataFrame:
+# %% ../nbs/02_splits.ipynb #e025dd43
+def make_split(df:pd.DataFrame,    # an index (`corpora.build_index`)
+               kind:str="actor",     # 'actor' (disjoint: every reported number) or 'random' (the seed's, leaks speakers)
+               val_frac:float=0.2,   # share held out for validation
+               seed:int=42,
+              ) -> pd.DataFrame:     # `df` with a `split` column
     "`df` with a `split` column ('train'/'val'): `kind` is 'actor' (disjoint, default) or 'random' (the seed's)."
     if kind == "actor": return actor_split(df, val_frac, seed)
     if kind == "random": return random_split(df, val_frac, seed)
@@ -70,11 +81,13 @@ def split_report(df:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/02_splits.ipynb #5377ecd4
 SPLIT_COLUMNS = ["clip_id", "corpus", "speaker", "sex", "emotion", "split"]
 
+# %% ../nbs/02_splits.ipynb #e4006699
 def save_split(df:pd.DataFrame, path:str|Path) -> Path:
     "Write the split (clip id, corpus, speaker, sex, emotion, split) as CSV, atomically."
     with atomic_path(path) as tmp: df[SPLIT_COLUMNS].to_csv(tmp, index=False)
     return Path(path)
 
+# %% ../nbs/02_splits.ipynb #42c9dec7
 def apply_split(df:pd.DataFrame, path:str|Path) -> pd.DataFrame:
     "Attach a saved split to an index; every clip of `df` must be in the file."
     s = pd.read_csv(path, dtype=str).set_index("clip_id")["split"]

@@ -15,7 +15,7 @@ __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table
            'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
            'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble',
            'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results',
-           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report', 'study_cli']
+           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -97,6 +97,7 @@ def _boot_uar(y, correct, S, C):
     hit = np.bincount(off, weights=correct[S].ravel(), minlength=B*C).reshape(B, C)
     with np.errstate(invalid="ignore", divide="ignore"): return np.nanmean(np.where(tot > 0, hit/tot, np.nan), axis=1)
 
+# %% ../nbs/12_study.ipynb #bb40ceed
 def paired_test(y, pred_a, pred_b, folds, n_boot:int=2000, seed:int=0) -> dict:
     "Per-fold UAR differences A − B and a bootstrap over test clips within folds: mean difference, 95 % CI, p."
     y, pa, pb, folds = (np.asarray(a) for a in (y, pred_a, pred_b, folds))
@@ -171,6 +172,7 @@ def per_actor_uar(pred:pd.DataFrame, n_classes:int) -> pd.DataFrame:
             for k, d in pred.groupby(["variant", "model"], sort=False)}
     return pd.DataFrame(rows).rename_axis(columns=["variant", "model"]).sort_index()
 
+# %% ../nbs/12_study.ipynb #9acaab1e
 def pooled_confusion(pred:pd.DataFrame, n_classes:int) -> dict:
     "Confusion matrix (true × predicted counts) pooled over every test clip, per (variant, model)."
     from sklearn.metrics import confusion_matrix
@@ -197,8 +199,11 @@ def fit_baseline(X_fit, y_fit, X_val, y_val, Cs=(0.01, 0.1, 1.0), seed:int=0):
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=20, clip_norm="mean",
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
+
+# %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
 
+# %% ../nbs/12_study.ipynb #310407d5
 def _variants(p): return ["strict", "speaker_norm"] if p["speaker_norm"] else ["strict"]
 
 # %% ../nbs/12_study.ipynb #2980de02
@@ -217,6 +222,7 @@ class _Log:
     def __call__(self, msg):
         if self.verbose: print(f"[{time.time() - self.t0:6.0f} s] {msg}", flush=True)
 
+# %% ../nbs/12_study.ipynb #1bb9cc47
 def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     "The extractor of a fold (or of the final models) for `variant`: reused when complete, else trained on `fit`."
     from emorec_nb.encoder import train_extractor, load_extractor
@@ -228,12 +234,14 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
                            mels=[mels[variant][i] for i in fit.index], split_name=name,
                            config=dict(speaker_norm=True) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm")))
 
+# %% ../nbs/12_study.ipynb #8fd723f0
 def _features(df, mels, ex, variant):
     "Every clip's features from its log-mel (speaker-normalised ones for `speaker_norm`, whose features are normalised too)."
     from emorec_nb.extract import speaker_normalise
     feats = [ex.from_log_mel(S).astype("float32") for S in mels[variant]]
     return speaker_normalise(feats, df["speaker"]) if variant == "speaker_norm" else feats
 
+# %% ../nbs/12_study.ipynb #4f2beadf
 def _log_mels(df, p) -> dict:
     "Log-mels of every clip, computed once, by variant: as they are, and speaker-normalised when the study has that variant."
     from emorec_nb.encoder import log_mels
@@ -259,6 +267,7 @@ def _train_neural(kind, fi, roles, work, p, classes):
     h = pd.read_csv(work/f"history_{kind}.csv")
     return prob, dict(best_epoch=int(h["val_accuracy"].idxmax()) + 1, epochs=len(h))
 
+# %% ../nbs/12_study.ipynb #7a29f4c7
 def _baseline(feats, df, roles, p, n_classes):
     "Test probabilities of the linear baseline, and the `C` it chose."
     X, y = mean_std_features(feats), df["y"].to_numpy()
@@ -313,6 +322,7 @@ def ensemble(pred:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/12_study.ipynb #cedf7c9e
 PAIRS = [("bilstm", "pooling"), ("bilstm", "baseline"), ("pooling", "baseline")]
 
+# %% ../nbs/12_study.ipynb #92581fa1
 def collect(sdir:str|Path) -> dict:
     "A study's tables from its predictions: `pred`, `cv`, `summary`, `tests`, `per_actor`, `confusion`."
     sdir = Path(sdir)
@@ -438,6 +448,7 @@ def study_index(audio_dirs, policy:str="all8") -> pd.DataFrame:
     if (df["kind"] != "audio").any(): raise EmorecDataError(f"{[str(d) for d in audio_dirs]}: a study starts from audio, found features")
     return df
 
+# %% ../nbs/12_study.ipynb #c9dd4505
 def _versions() -> dict:
     import keras
     return dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version(),
@@ -456,7 +467,13 @@ def _study_params(audio_dirs, params) -> dict:
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     return p
 
-def run_study(audio_dirs=None, out:str|Path="models", resume:str|Path|None=None, verbose:bool=True, **params) -> Path:
+# %% ../nbs/12_study.ipynb #3ec81894
+def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
+              out:str|Path="models",         # the study folder study_TIMESTAMP is made here (never reused)
+              resume:str|Path|None=None,     # a killed study's folder: continue it fold by fold
+              verbose:bool=True,             # progress lines with the elapsed time
+              **params,                      # `STUDY_DEFAULTS` to change: folds, speaker_norm, epochs, models, ...
+             ) -> Path:                      # the study folder
     "Run (or `resume`) a cross-validated study of `audio_dirs` into a new `out/study_TIMESTAMP/`; returns its folder."
     log = _Log(verbose)
     if resume:
@@ -528,44 +545,3 @@ def write_report(sdir:str|Path, notebook:str|Path|None=None) -> Path:
         html, _ = HTMLExporter().from_notebook_node(nbformat.read(str(tmp), as_version=4))
         with atomic_path(sdir/"report.html") as h: Path(h).write_text(html)
     return sdir/"report.ipynb"
-
-# %% ../nbs/12_study.ipynb #4359801a
-def study_cli(argv=None):
-    "Console entry point `emorec-study`."
-    ap = argparse.ArgumentParser(prog="emorec-study", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Actor-fold cross-validation of the linear baseline, the pooling model and the BiLSTM, from audio.",
-        epilog="example: emorec-study ../shared/data/ravdess16k --folds 5 --speaker-norm --out models")
-    ap.add_argument("audio_dirs", nargs="*", help="folders of RAVDESS/CREMA-D clips")
-    ap.add_argument("--folds", default="5", help="number of actor-disjoint folds, or 'emobox' (RAVDESS)")
-    ap.add_argument("--speaker-norm", action="store_true", help="also run the speaker-normalised variant (reported apart)")
-    ap.add_argument("--out", default="models", help="the study folder study_TIMESTAMP is made here")
-    ap.add_argument("--resume", default=None, help="continue a killed study in this folder")
-    ap.add_argument("--policy", default="all8", choices=["all8", "shared6", "merge_calm"], help="label policy")
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: baseline, pooling, bilstm")
-    ap.add_argument("--seed", type=int, default=STUDY_DEFAULTS["seed"], help="folds, validation actors, training")
-    ap.add_argument("--extractor-epochs", type=int, default=STUDY_DEFAULTS["extractor_epochs"], help="CNN extractor epochs per fold")
-    ap.add_argument("--epochs", type=int, default=STUDY_DEFAULTS["epochs"], help="most epochs of a sequence model")
-    ap.add_argument("--patience", type=int, default=STUDY_DEFAULTS["patience"], help="early-stopping patience")
-    ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
-    ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
-    a = ap.parse_args(argv)
-    if not a.resume and not a.audio_dirs: ap.error("give audio folders, or --resume STUDY_DIR")
-    if a.folds != "emobox" and not a.folds.isdigit(): ap.error(f"--folds must be a number or 'emobox', not {a.folds!r}")
-    try:
-        sdir = run_study(a.audio_dirs, out=a.out, resume=a.resume, folds=a.folds if a.folds == "emobox" else int(a.folds),
-                         speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
-                         extractor_epochs=a.extractor_epochs, epochs=a.epochs, patience=a.patience, final=not a.no_final)
-    except (EmorecDataError, FileNotFoundError) as e: sys.exit(f"error: {e}")
-    except OSError as e: sys.exit(f"error: {os_error_message(e, retry='resume with: emorec-study --resume STUDY_DIR')}")
-    if not a.no_report:
-        try: print(f"report: {write_report(sdir)}")
-        except Exception as e: print(f"warning: the study finished but its report was not made ({type(e).__name__}: {e}); "
-                                     f"papermill nbs/train.ipynb OUT.ipynb -p split folds -p study_dir {sdir} makes it", file=sys.stderr)
-    s = json.loads((sdir/"summary.json").read_text())
-    for k, m in s["models"].items(): print(f"{k:24s} UAR {m['uar']:.3f} ± {m['uar_std']:.3f}   accuracy {m['accuracy']:.3f}")
-    for v in s["verdicts"]: print(v)
-    print(f"study: {sdir}")
-    runs = final_runs(sdir)
-    if "speaker_norm" in runs: print(f"final run (speaker-normalised): {runs['speaker_norm']}")
-    if "strict" in runs: print(f"final run: {runs['strict']}")
-    return 0

@@ -12,18 +12,18 @@ from .corpora import build_index, apply_policy, label_space, _bad, LABEL_POLICIE
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
 import keras
-from .models import build_bilstm, build_pooling, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
+from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'plan_digest',
-           'RunState', 'train_one', 'comparison_table', 'train', 'train_cli']
+__all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'plan_digest', 'RunState',
+           'train_one', 'comparison_table', 'train']
 
-# %% ../nbs/10_trainer.ipynb #5afcbbd0
-MODEL_FILES = {"bilstm": "lstm_model.h5", "pooling": "pooling_model.h5"}
+# %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
                 lr=1e-3, patience=15, seed=42, class_weights=False, batching="bucket", cache="auto",
                 bilstm={}, pooling={}, devices=None, on_bad="raise")
 
+# %% ../nbs/10_trainer.ipynb #a895f56b
 def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
     "Index feature directories under a label policy; also return their manifests."
     dirs = [Path(d) for d in ([feature_dirs] if isinstance(feature_dirs, (str, Path)) else feature_dirs)]
@@ -37,12 +37,14 @@ def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> t
         mans.append({"dir": str(d), **(json.loads(m.read_text()) if m.exists() else {"note": "no manifest.json"})})
     return df, mans
 
+# %% ../nbs/10_trainer.ipynb #a4425d8d
 def extractor_speakers(manifests) -> set|None:
     "The actors the features' CNN extractor was trained on, when the manifests record them."
     sp = [m.get("extractor", {}).get("config", {}).get("trained", {}).get("speakers") for m in manifests]
     sp = [s for s in sp if s]
     return set().union(*map(set, sp)) if sp else None
 
+# %% ../nbs/10_trainer.ipynb #07de2331
 def choose_split(df:pd.DataFrame, kind:str, val_frac:float, seed:int, manifests) -> tuple[pd.DataFrame, str]:
     "The train/val split of a run, and a sentence saying how it was made."
     seen = extractor_speakers(manifests)
@@ -77,8 +79,9 @@ def evaluate(y_true, prob, classes, corpus=None) -> dict:
     return out
 
 # %% ../nbs/10_trainer.ipynb #4a7de149
-_STRATEGIES = {}
+_MIRRORED = {}      # tf.distribute.MirroredStrategy per device set, made once (not the batching STRATEGIES)
 
+# %% ../nbs/10_trainer.ipynb #6b9db022
 def _strategy(devices):
     """MirroredStrategy over `devices` (a list), or over all GPUs when several are visible and `devices` is None.
     One strategy per process and device set: two MirroredStrategy objects in one process reuse collective-op keys
@@ -90,20 +93,23 @@ def _strategy(devices):
         if len(gpus) < 2: return None
         devices = [g.name for g in gpus]
     key = tuple(devices)
-    if key not in _STRATEGIES: _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(devices))
-    return _STRATEGIES[key]
+    if key not in _MIRRORED: _MIRRORED[key] = tf.distribute.MirroredStrategy(devices=list(devices))
+    return _MIRRORED[key]
 
+# %% ../nbs/10_trainer.ipynb #4e5b71e0
 def _nbytes(model) -> int:
     "About how many bytes the model's weights and optimizer state take in an .h5 file."
     vs = list(model.weights) + (list(model.optimizer.variables) if model.optimizer is not None else [])
     return int(sum(np.prod(v.shape) for v in vs))*4 + (256 << 10)
 
+# %% ../nbs/10_trainer.ipynb #2599c728
 def plan_digest(plan) -> str:
     "A short fingerprint of an epoch's batch plan (which clips, in which batches, in which order)."
     h = hashlib.sha1()
     for b in plan: h.update(np.asarray(b, dtype="<i8").tobytes() + b"|")
     return h.hexdigest()[:12]
 
+# %% ../nbs/10_trainer.ipynb #e4109470
 class RunState(keras.callbacks.Callback):
     """A model's resume state, saved at the end of every epoch: latest weights (with the optimizer's), best weights,
     history and the early-stopping / LR-schedule counters. Files are written atomically and `state.json`, written
@@ -164,11 +170,12 @@ class RunState(keras.callbacks.Callback):
         f = self.state["best_file"] or self.state["latest"]
         if f: self.model.load_weights(str(self.dir/f))
 
+# %% ../nbs/10_trainer.ipynb #172faa6d
 def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
     "Fit one model with the run's callbacks, resuming from its saved state; save its best weights as `.h5` in `run_dir`."
     keras.utils.set_random_seed(p["seed"])
     strategy = _strategy(p.get("devices"))
-    build = {"bilstm": build_bilstm, "pooling": build_pooling}[kind]
+    build = BUILDERS[kind]
     def make():
         m = build(n_features, n_classes, **p.get(kind, {}))
         set_frame_stats(m, train_ds)
@@ -196,7 +203,6 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
     save_h5(model, run_dir/MODEL_FILES[kind], classes=list(classes), policy=p["policy"], kind=kind)
     return model
 
-
 # %% ../nbs/10_trainer.ipynb #a85932c7
 def _plots(run_dir:Path, results:dict, classes):
     import seaborn as sns
@@ -211,6 +217,7 @@ def _plots(run_dir:Path, results:dict, classes):
         fig.tight_layout()
         with atomic_path(run_dir/f"confusion_{kind}.png", suffix=".png") as tmp: fig.savefig(tmp, dpi=110, format="png")
 
+# %% ../nbs/10_trainer.ipynb #b45e4177
 def comparison_table(results:dict) -> pd.DataFrame:
     "One row per model: validation accuracy, UAR, macro-F1 (overall and per corpus); the best by UAR marked."
     rows = []
@@ -223,6 +230,7 @@ def comparison_table(results:dict) -> pd.DataFrame:
     df["best"] = df.index == df["uar"].idxmax() if len(df) else []
     return df
 
+# %% ../nbs/10_trainer.ipynb #46b86202
 def _check_params(params:dict) -> dict:
     unknown = set(params) - set(DEFAULTS) - {"verbose"}
     if unknown: raise TypeError(f"unknown training parameters: {sorted(unknown)}")
@@ -233,6 +241,7 @@ def _check_params(params:dict) -> dict:
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
 
+# %% ../nbs/10_trainer.ipynb #2ef9c911
 def _resume_params(run_dir:Path) -> dict:
     try: p = json.loads((run_dir/"params.json").read_text())
     except FileNotFoundError: raise EmorecDataError(f"{run_dir}: no params.json: not a run directory made by emorec-train") from None
@@ -241,6 +250,7 @@ def _resume_params(run_dir:Path) -> dict:
         raise EmorecDataError(f"{run_dir}: this run already finished; nothing to resume")
     return {**DEFAULTS, **p}
 
+# %% ../nbs/10_trainer.ipynb #9833f18a
 def _datasets(p:dict, manifests_ok:bool=True):
     "Index, split and load-check the features of a run: every data error surfaces here, before any training step."
     df, mans = load_feature_index(p["feature_dirs"], p["policy"], p["on_bad"])
@@ -250,6 +260,7 @@ def _datasets(p:dict, manifests_ok:bool=True):
     sp, note = choose_split(df, p["split"], p["val_frac"], p["seed"], mans)
     return df, mans, sp, note
 
+# %% ../nbs/10_trainer.ipynb #2fd8d5f6
 def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="models", **params) -> Path:
     "Train the models of a run (see DEFAULTS); returns the run directory. `resume` continues a killed or failed run."
     p = _resume_params(Path(resume)) if resume else _check_params(params)
@@ -267,6 +278,7 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
                                                        failed=time.strftime("%Y-%m-%d %H:%M:%S")))
         raise
 
+# %% ../nbs/10_trainer.ipynb #0034fe85
 def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
     t_run = time.time()
     classes = label_space(p["policy"])
@@ -316,36 +328,3 @@ def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
     write_json(run_dir/"status.json", dict(state="finished", seconds=round(time.time() - t_run, 1), best_model=best,
                                            finished=time.strftime("%Y-%m-%d %H:%M:%S")))
     return run_dir
-
-
-# %% ../nbs/10_trainer.ipynb #8471bcf0
-def train_cli(argv=None):
-    "Console entry point `emorec-train`."
-    import argparse, sys
-    ap = argparse.ArgumentParser(prog="emorec-train", description="Train the BiLSTM and/or pooling model on CNN features.")
-    ap.add_argument("--feature-dirs", nargs="+"); ap.add_argument("--model", default="both", choices=["bilstm", "pooling", "both"])
-    ap.add_argument("--policy", default="all8", choices=list(LABEL_POLICIES)); ap.add_argument("--split", default="actor", choices=["actor", "random"])
-    ap.add_argument("--val-frac", type=float, default=0.2); ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    ap.add_argument("--batch-size", type=int, default=32); ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--patience", type=int, default=DEFAULTS["patience"]); ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--class-weights", action="store_true"); ap.add_argument("--out", default="models")
-    ap.add_argument("--run-name", default=None, help="run directory name inside --out (must not exist)")
-    ap.add_argument("--resume", default=None, help="continue a killed or failed run in this directory")
-    ap.add_argument("--on-bad", default="raise", choices=["raise", "skip"], help="bad feature files: stop (default) or drop them with a warning")
-    a = ap.parse_args(argv)
-    try:
-        if a.resume: run = train(resume=a.resume)
-        else:
-            if not a.feature_dirs: ap.error("--feature-dirs is required")
-            target = Path(a.out)/a.run_name if a.run_name else None
-            if target is not None and target.exists(): sys.exit(f"error: {target} already exists; runs are never overwritten")
-            run = train(run_dir=target, out=a.out, model=a.model, feature_dirs=a.feature_dirs, policy=a.policy, split=a.split,
-                        val_frac=a.val_frac, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                        seed=a.seed, class_weights=a.class_weights, on_bad=a.on_bad)
-    except (EmorecDataError, FileExistsError) as e: sys.exit(f"error: {e}")
-    except OSError as e:
-        run = getattr(e, "run_dir", None)
-        sys.exit(f"error: {os_error_message(e, retry=f'resume with: emorec-train --resume {run}' if run else 'run the same command again')}")
-    print(f"run directory: {run}")
-    print(pd.read_csv(run/"comparison.csv").to_string(index=False))
-    return 0

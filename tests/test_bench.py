@@ -30,7 +30,7 @@ class _NoTensorFlow:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "tensorflow": raise ImportError("tensorflow is blocked in this test")
 sys.meta_path.insert(0, _NoTensorFlow())
-from emorec_nb.bench import main
+from emorec_nb.cli import bench as main
 rc = main(sys.argv[1:])
 assert not any(m.split(".")[0] == "tensorflow" for m in sys.modules), "tensorflow was imported"
 sys.exit(rc)

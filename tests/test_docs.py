@@ -20,3 +20,18 @@ def test_docs_sources_build_without_quarto(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     proc = ROOT/"_proc"
     assert (proc/"_quarto.yml").exists() and (proc/"index.ipynb").exists() and (proc/"01_corpora.ipynb").exists()
+    sidebar = (proc/"sidebar.yml").read_text()
+    for section in ("Pipeline stages", "Running it", "Reports", "Exploration"): assert f"section: {section}" in sidebar
+    listed = [l.strip()[2:] for l in sidebar.splitlines() if l.strip().startswith("- ") and l.strip().endswith(".ipynb")]
+    assert sorted(listed) == sorted(p.name for p in (ROOT/"nbs").glob("*.ipynb")), listed      # each notebook once
+    import json
+    def outputs(name): return [o for c in json.loads((proc/name).read_text())["cells"] for o in c.get("outputs", [])]
+    for nb in sorted((ROOT/"nbs").glob("[0-9][0-9]_*.ipynb")):
+        assert outputs(nb.name), f"{nb.name}: the processed page has no outputs"
+    assert any("image/png" in o.get("data", {}) for o in outputs("explore_lengths.ipynb")), "no figure in explore_lengths"
+
+
+def test_notebooks_keep_small_cells_with_outputs():
+    "Exported cells stay small (median ≤ 12 lines, ≤ 1.5 definitions each) and every module notebook shows outputs."
+    r = run([sys.executable, "tools/cellstats.py", "--check"], cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr

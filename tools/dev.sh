@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's two contracts (see README): `tools/dev.sh demo` and `tools/dev.sh test`; `tools/dev.sh bench` measures.
-# Both set everything up first: system packages when missing, a virtual environment, the package in editable mode.
+# The project's two contracts (see README): `tools/dev.sh demo` and `tools/dev.sh test`; `tools/dev.sh bench` measures;
+# `tools/dev.sh lab` opens nbs/ in JupyterLab. Each sets up what it needs first: system packages when missing, a virtual
+# environment, the package in editable mode with its extras (the demo installs nothing that only the tests use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,12 +11,14 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"   # TensorFlow's start-
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 unset VIRTUAL_ENV   # an activated other environment confuses IPython inside ours
 
-# command -> Debian package, for every system tool some stage or test uses
-SYSTEM_TOOLS="espeak-ng:espeak-ng sshd:openssh-server rsync:rsync shellcheck:shellcheck ssh:openssh-client"
+# command -> Debian package: what the demo needs, and what only the tests add (the EC2 tests' sshd, rsync, ssh; shellcheck)
+DEMO_TOOLS="espeak-ng:espeak-ng"
+TEST_TOOLS="sshd:openssh-server rsync:rsync shellcheck:shellcheck ssh:openssh-client"
 
-system_deps() {
-  local missing=() cmd pkg
-  for pair in $SYSTEM_TOOLS; do
+system_deps() {   # $1: demo | test
+  local missing=() cmd pkg tools="$DEMO_TOOLS"
+  [ "${1:-test}" = test ] && tools="$DEMO_TOOLS $TEST_TOOLS"
+  for pair in $tools; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
   done
@@ -33,19 +36,34 @@ system_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# $1: the extras to install (cpu for the demo, cpu,dev for the tests, cpu,lab for JupyterLab). An extra installed
+# once stays recorded in $VENV/.installed with the hash of settings.ini and setup.py, so nothing is reinstalled twice.
 python_env() {
+  local extras=$1 stamp e need=0 file="$VENV/.installed"
   "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version' || exit 1
   [ -x "$BIN/python" ] || "$PY" -m venv "$VENV"
-  local stamp; stamp=$(cat settings.ini setup.py | sha1sum | cut -c1-16)
-  if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
-    echo "== installing emorec_nb (editable, with the cpu and dev extras) into $VENV"
-    "$BIN/python" -m pip install -q --upgrade pip setuptools wheel
-    "$BIN/python" -m pip install -q -e ".[cpu,dev]"
-    echo "$stamp" > "$VENV/.installed"
-  fi
+  stamp=$(cat settings.ini setup.py | sha1sum | cut -c1-16)
+  [ "$(head -n 1 "$file" 2>/dev/null)" = "$stamp" ] || rm -f "$file"     # line 1: the hash; then one extra per line
+  for e in ${extras//,/ }; do grep -qx "$e" "$file" 2>/dev/null || need=1; done
+  [ "$need" = 0 ] && return 0
+  echo "== installing emorec_nb (editable, extras: $extras) into $VENV"
+  "$BIN/python" -m pip install -q --upgrade pip setuptools wheel
+  "$BIN/python" -m pip install -q -e ".[$extras]"
+  { if [ -f "$file" ]; then cat "$file"; else echo "$stamp"; fi; tr ',' '\n' <<< "$extras"; } | awk '!seen[$0]++' > "$file.tmp"
+  mv "$file.tmp" "$file"
 }
 
-setup() { system_deps; python_env; }
+setup() {   # $1: demo | test | lab
+  local purpose=${1:-test}
+  system_deps "$purpose"
+  case $purpose in
+    demo) python_env cpu ;;
+    lab)  python_env cpu,lab
+          "$BIN/python" -m ipykernel install --user --name emorec_nb --display-name "Python (emorec_nb)" >/dev/null
+          echo "== JupyterLab kernel 'Python (emorec_nb)' registered" ;;
+    *)    python_env cpu,dev ;;
+  esac
+}
 
 # nbdev_clean + nbdev_export must not change the tree: notebooks are committed clean, the library in sync.
 check_sync() {
@@ -65,15 +83,16 @@ check_sync() {
 run_tests() {
   check_sync
   echo "== nbdev_test"
-  "$BIN/nbdev_test" --timing
+  "$BIN/nbdev_test" --timing --flags "slow shared"
   echo "== pytest"
   "$BIN/python" -m pytest tests/ "$@"
 }
 
 case "${1:-}" in
-  setup) setup ;;
-  demo)  shift; setup; "$BIN/emorec-demo" "$@" ;;
-  test)  shift; setup; run_tests "$@" ;;
-  bench) shift; setup; "$BIN/emorec-bench" "$@" ;;
-  *) echo "usage: tools/dev.sh setup|demo|test|bench [args]"; exit 2 ;;
+  setup) shift; setup "${1:-test}" ;;
+  demo)  shift; setup demo; "$BIN/emorec-demo" "$@" ;;
+  test)  shift; setup test; run_tests "$@" ;;
+  bench) shift; setup demo; "$BIN/emorec-bench" "$@" ;;
+  lab)   shift; setup lab; exec "$BIN/jupyter" lab nbs/ "$@" ;;
+  *) echo "usage: tools/dev.sh setup [demo|test|lab] | demo | test | bench | lab [args]"; exit 2 ;;
 esac
