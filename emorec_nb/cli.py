@@ -56,7 +56,7 @@ BENCH_SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency",
 TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-3, seed=42, val_frac=0.2)
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
-STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=20, epochs=40, patience=10, models="baseline,pooling,bilstm")
+STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=10, extractor_speeds="0.9,1.1", epochs=40, patience=10, models="baseline,pooling,bilstm")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
 def demo_parser() -> Parser:
@@ -275,6 +275,8 @@ def study_parser() -> Parser:
     ap.add_argument("--models", default=d["models"], help="comma-separated: baseline, pooling, bilstm")
     ap.add_argument("--seed", type=int, default=d["seed"], help="folds, validation actors, training")
     ap.add_argument("--extractor-epochs", type=int, default=d["extractor_epochs"], help="CNN extractor epochs per fold")
+    ap.add_argument("--extractor-speeds", default=d["extractor_speeds"], help="the extractor also trains on its clips played at these "
+                    "speeds (comma-separated; 'none': as they are only)")
     ap.add_argument("--epochs", type=int, default=d["epochs"], help="most epochs of a sequence model")
     ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
@@ -290,6 +292,9 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
+    try: a.extractor_speeds = [] if a.extractor_speeds == "none" else [float(s) for s in a.extractor_speeds.split(",")]
+    except ValueError: ap.error(f"--extractor-speeds: comma-separated numbers or 'none', not {a.extractor_speeds!r}")
+    if not all(0.5 <= s <= 2 for s in a.extractor_speeds): ap.error("--extractor-speeds: speeds between 0.5 and 2")
 
 # %% ../nbs/40_cli.ipynb #f07f615e
 def study(argv=None):
@@ -300,7 +305,8 @@ def study(argv=None):
     from emorec_nb.study import run_study, write_report, final_runs
     sdir = run_guarded(lambda: run_study(a.audio_dirs, out=a.out, resume=a.resume, folds=a.folds if a.folds == "emobox" else int(a.folds),
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
-                                         extractor_epochs=a.extractor_epochs, epochs=a.epochs, patience=a.patience, final=not a.no_final),
+                                         extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
+                                         epochs=a.epochs, patience=a.patience, final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'ensure_space', 'fsync_path',
-           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'new_run_dir', 'tf_notice',
-           'import_keras']
+           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'is_synthetic', 'new_run_dir',
+           'tf_notice', 'import_keras']
 
 # %% ../nbs/00_core.ipynb #0ff367e1
 class EmorecDataError(ValueError):
@@ -143,6 +143,17 @@ def os_error_message(e:OSError, path:str|Path|None=None, retry:str="run the same
     if code not in _CAUSES: return f"{where}: {cause}"
     detail = f" ({m.group(1)})" if (m := re.search(r"\((\d+ MiB free[^)]*)\)", str(e))) else ""
     return f"{where}: cannot write: {cause}{detail}. Partial files were removed; fix this and {retry}"
+
+# %% ../nbs/00_core.ipynb #06ad053c
+def is_synthetic(path:str|Path) -> bool:
+    "True when `path` is (inside) a generated demo corpus or features made from one."
+    for p in [Path(path).resolve(), *Path(path).resolve().parents]:
+        m = p/"manifest.json"
+        if m.exists():
+            try: d = json.loads(m.read_text())
+            except ValueError: continue
+            if d.get("synthetic"): return True
+    return False
 
 # %% ../nbs/00_core.ipynb #660c0be8
 def new_run_dir(base:str|Path, prefix:str="cnn_lstm_fixed", stamp:str|None=None) -> Path:

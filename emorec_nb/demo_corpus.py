@@ -12,8 +12,7 @@ from .core import write_json, atomic_write_text
 from .corpora import RAVDESS_EMOTIONS, RAVDESS_STATEMENTS, CREMAD_EMOTIONS, CREMAD_SENTENCES, CREMAD_LEVELS
 
 # %% auto #0
-__all__ = ['PROSODY', 'INTENSITY_SCALE', 'SIZES', 'LANGS', 'ssml', 'make_actors', 'espeak_available', 'speak', 'make_demo_corpus',
-           'is_synthetic']
+__all__ = ['PROSODY', 'INTENSITY_SCALE', 'SIZES', 'LANGS', 'ssml', 'make_actors', 'espeak_available', 'speak', 'make_demo_corpus']
 
 # %% ../nbs/04_demo_corpus.ipynb #5daaac91
 PROSODY = {  # emotion: (pitch %, range %, rate %, volume %, voice-quality variant used at high intensity)
@@ -159,14 +158,3 @@ def make_demo_corpus(out:str|Path="data/demo",  # the corpus folder (ravdess/, c
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
-
-# %% ../nbs/04_demo_corpus.ipynb #f7986fea
-def is_synthetic(path:str|Path) -> bool:
-    "True when `path` is (inside) a generated demo corpus or features made from one."
-    for p in [Path(path).resolve(), *Path(path).resolve().parents]:
-        m = p/"manifest.json"
-        if m.exists():
-            try: d = json.loads(m.read_text())
-            except ValueError: continue
-            if d.get("synthetic"): return True
-    return False

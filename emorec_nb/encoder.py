@@ -12,7 +12,8 @@ from .frontend import load_audio, log_mel, N_MELS, TIME_POOL
 import keras
 
 # %% auto #0
-__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load_extractor', 'log_mels', 'train_extractor']
+__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load_extractor', 'speed_perturb', 'log_mels',
+           'train_extractor']
 
 # %% ../nbs/06_encoder.ipynb #19704846
 DEFAULT_CONFIG = dict(n_mels=N_MELS, channels=[16, 32, 64, 64], dims=128, time_pool=TIME_POOL)
@@ -126,16 +127,32 @@ class _Crops(keras.utils.PyDataset):
                     w = self.rng.integers(0, 8); f0 = self.rng.integers(0, x.shape[2] - w + 1); x[k, :, f0:f0 + w] = 0
         return x, self.y[idx]
 
+# %% ../nbs/06_encoder.ipynb #53db4485
+def speed_perturb(x:np.ndarray, speed:float) -> np.ndarray:
+    "16 kHz samples `x` played `speed` times as fast (tempo and pitch together): resampled by 1/`speed`."
+    if speed == 1: return x
+    from fractions import Fraction
+    from scipy.signal import resample_poly
+    f = Fraction(speed).limit_denominator(100)
+    return resample_poly(x, f.denominator, f.numerator).astype("float32")
+
 # %% ../nbs/06_encoder.ipynb #b6268b81
-def log_mels(paths, workers=None) -> list[np.ndarray]:
-    "Log-mel spectrograms of the audio files `paths`, read and computed in threads."
+def log_mels(paths, workers=None, speed:float=1.0) -> list[np.ndarray]:
+    "Log-mel spectrograms of the audio files `paths` (played `speed` times as fast), read and computed in threads."
     from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(workers) as ex: return list(ex.map(lambda p: log_mel(load_audio(p)), paths))
+    with ThreadPoolExecutor(workers) as ex: return list(ex.map(lambda p: log_mel(speed_perturb(load_audio(p), speed)), paths))
 
 # %% ../nbs/06_encoder.ipynb #e6d20f5a
-def train_extractor(train:pd.DataFrame, out:str|Path, epochs:int=30, batch_size:int=32, lr:float=2e-3, seed:int=0,
-                    config:dict|None=None, split_name:str="", verbose:int=1, mels:list|None=None) -> Extractor:
-    "Train the CNN on the clips of `train` (an audio index with `y`, the training split only) and save it to `out`; `mels`: their log-mels, if already computed."
+def train_extractor(train:pd.DataFrame,         # an audio index with `y`: the training split only
+                    out:str|Path,               # the extractor folder (config.json, encoder.weights.h5, train_clips.csv)
+                    epochs:int=30, batch_size:int=32, lr:float=2e-3, seed:int=0,
+                    config:dict|None=None,      # changes to `DEFAULT_CONFIG`
+                    split_name:str="",          # recorded in the config: which split the clips came from
+                    verbose:int=1,
+                    mels:list|None=None,        # the clips' log-mels, if already computed
+                    speeds=(),                  # also train on the clips played at these speeds (e.g. 0.9, 1.1)
+                    speed_mels:dict|None=None,  # speed → the clips' log-mels at that speed, if already computed
+                   ) -> Extractor:
     if "split" in train and (train["split"] != "train").any():
         raise EmorecDataError("train_extractor was given validation clips: pass the training split only")
     cfg = {**DEFAULT_CONFIG, **(config or {})}
@@ -144,19 +161,22 @@ def train_extractor(train:pd.DataFrame, out:str|Path, epochs:int=30, batch_size:
     if mels is None: mels = log_mels(train["path"].tolist())
     elif len(mels) != len(train): raise ValueError(f"{len(mels)} log-mels for {len(train)} clips")
     allm = np.concatenate([S - S.mean(0) for S in mels] if cfg.get("clip_norm") == "mean" else mels)
-    cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()
+    cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()    # of the clips as they are
     ex = Extractor(cfg)
-    mels = [ex.normalise(S) for S in mels]
+    speeds = [float(s) for s in speeds if float(s) != 1.0]
+    extra = [(speed_mels or {}).get(s) or log_mels(train["path"].tolist(), speed=s) for s in speeds]
+    if any(len(m) != len(train) for m in extra): raise ValueError(f"speed_mels must hold one log-mel per clip ({len(train)})")
+    mels = [ex.normalise(S) for m in [mels, *extra] for S in m]
     n_cls = int(train["y"].max()) + 1
     inp = keras.Input((None, cfg["n_mels"]))
     h = keras.layers.GlobalAveragePooling1D()(ex.model(inp))
     out_ = keras.layers.Dense(n_cls, activation="softmax")(keras.layers.Dropout(0.3)(h))
     clf = keras.Model(inp, out_)
-    data = _Crops(mels, train["y"].to_numpy(), batch_size, seed=seed)
+    data = _Crops(mels, np.tile(train["y"].to_numpy(), 1 + len(extra)), batch_size, seed=seed)
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs*len(data)))
     clf.compile(keras.optimizers.Adam(sched), "sparse_categorical_crossentropy", metrics=["accuracy"])
     hist = clf.fit(data, epochs=epochs, verbose=verbose)
-    ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name,
+    ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name, speeds=[1.0, *speeds],
                                 speakers=sorted(train["speaker"].unique().tolist()) if "speaker" in train else [],
                                 final_train_accuracy=float(hist.history["accuracy"][-1]), seconds=round(time.time() - t0, 1))
     ex.model.trainable = False

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json, ensure_space, os_error_message
 from .corpora import build_index, check_npy
 from .frontend import load_audio, log_mel, expected_frames, SR
-from .demo_corpus import is_synthetic
+from .core import is_synthetic
 
 # %% auto #0
 __all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_on',

@@ -196,7 +196,7 @@ def fit_baseline(X_fit, y_fit, X_val, y_val, Cs=(0.01, 0.1, 1.0), seed:int=0):
     return clf
 
 # %% ../nbs/12_study.ipynb #1d0faea1
-STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=20, clip_norm="mean",
+STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=10, extractor_speeds=[0.9, 1.1], clip_norm="mean",
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
 
@@ -229,9 +229,11 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     ex_dir = d/("extractor" if variant == "strict" else f"extractor_{variant}")
     if (ex_dir/"config.json").exists(): log(f"{name}: reusing {ex_dir}"); return load_extractor(ex_dir)
     shutil.rmtree(ex_dir, ignore_errors=True)
-    log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips, {p['extractor_epochs']} epochs)")
+    log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips at speeds 1.0"
+        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}; {p['extractor_epochs']} epochs)")
+    speed_mels = {s: [mels[f"{variant}@{s}"][i] for i in fit.index] for s in p.get("extractor_speeds", [])}
     return train_extractor(fit.assign(split="train"), ex_dir, epochs=p["extractor_epochs"], seed=p["seed"], verbose=0,
-                           mels=[mels[variant][i] for i in fit.index], split_name=name,
+                           mels=[mels[variant][i] for i in fit.index], split_name=name, speeds=list(speed_mels), speed_mels=speed_mels,
                            config=dict(speaker_norm=True) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm")))
 
 # %% ../nbs/12_study.ipynb #8fd723f0
@@ -243,11 +245,13 @@ def _features(df, mels, ex, variant):
 
 # %% ../nbs/12_study.ipynb #4f2beadf
 def _log_mels(df, p) -> dict:
-    "Log-mels of every clip, computed once, by variant: as they are, and speaker-normalised when the study has that variant."
+    "Log-mels of every clip, computed once, by variant (as they are; speaker-normalised when the study has that variant), and at each extractor speed ('strict@0.9')."
     from emorec_nb.encoder import log_mels
     from emorec_nb.extract import speaker_normalise
-    m = {"strict": log_mels(df["path"].tolist())}
-    if p["speaker_norm"]: m["speaker_norm"] = speaker_normalise(m["strict"], df["speaker"])
+    paths, speeds = df["path"].tolist(), p.get("extractor_speeds", [])
+    m = {"strict": log_mels(paths), **{f"strict@{s}": log_mels(paths, speed=s) for s in speeds}}
+    if p["speaker_norm"]:
+        for k in list(m): m[k.replace("strict", "speaker_norm")] = speaker_normalise(m[k], df["speaker"])
     return m
 
 # %% ../nbs/12_study.ipynb #f026af87
@@ -416,7 +420,7 @@ def write_results(sdir:str|Path) -> dict:
 def _final(sdir, df, mels, p, log) -> dict:
     "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders; returns them by variant."
     from emorec_nb.trainer import train
-    from emorec_nb.demo_corpus import is_synthetic
+    from emorec_nb.core import is_synthetic
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
     val = inner_val(df["speaker"].unique(), df, p["n_val"], p["seed"])
     runs = {}
@@ -487,7 +491,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     plan = fold_plan(df, p["folds"], p["seed"], p["n_val"])
     if not resume:
         sdir = new_run_dir(out, "study")
-        from emorec_nb.demo_corpus import is_synthetic
+        from emorec_nb.core import is_synthetic
         p.update(classes=label_space(p["policy"]), fold_note=make_folds(df, p["folds"], p["seed"])[1], clips=len(df),
                  synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
                  speakers=int(df["speaker"].nunique()), versions=_versions(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
