@@ -37,7 +37,7 @@ def existing_dir(ap:argparse.ArgumentParser, path:str|None, what:str="folder") -
     return Path(path)
 
 # %% ../nbs/40_cli.ipynb #abd94268
-def run_guarded(fn, retry:str="run the same command again"):
+def run_guarded(fn, retry:str="run the same command again to resume"):
     "Call `fn()`; data, file-exists and OS errors become one `error:` line on stderr and exit status 1."
     try: return fn()
     except (EmorecDataError, FileExistsError, FileNotFoundError) as e: sys.exit(f"error: {e}")
