@@ -4,16 +4,15 @@
 
 # %% ../nbs/30_bench.ipynb #47cd8adf
 from __future__ import annotations
-import argparse, json, os, platform, sys, tempfile, time
+import json, os, platform, sys, tempfile, time
 import keras
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import shared_data, write_json
+from .core import shared_data
 
 # %% auto #0
-__all__ = ['SECTIONS', 'STUDY_SECTION', 'machine_info', 'pin_threads', 'markdown_table', 'bench_extraction', 'sample_lengths',
-           'make_feature_files', 'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory', 'bench_figure',
-           'run_benchmarks', 'report_markdown', 'save_results']
+__all__ = ['SECTIONS', 'machine_info', 'pin_threads', 'bench_extraction', 'sample_lengths', 'make_feature_files',
+           'bench_training', 'bench_pipeline', 'bench_latency', 'bench_memory', 'run_benchmarks']
 
 # %% ../nbs/30_bench.ipynb #ac9b643d
 def machine_info() -> dict:
@@ -49,13 +48,6 @@ def pin_threads(n:int, inter:int|None=None) -> None:
     else: raise ValueError(f"cannot pin threads for the {b} backend from Python; set XLA_FLAGS before starting instead")
     _THREADS = n if inter == n else f"{n} per operation, {inter} operations at once"
 
-# %% ../nbs/30_bench.ipynb #e6d87009
-def markdown_table(df:pd.DataFrame) -> str:
-    "A GitHub-flavoured markdown table (no extra dependency)."
-    cols = [str(c) for c in df.columns]
-    rows = [[(f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}") if isinstance(v, float) else str(v) for v in r] for r in df.itertuples(index=False)]
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|"*len(cols)] + ["| " + " | ".join(r) + " |" for r in rows])
-
 # %% ../nbs/30_bench.ipynb #d88c867b
 def bench_extraction(audio_dir:str|Path, extractor=None, workers:int|None=None, limit:int|None=None) -> dict:
     "Extract every clip of `audio_dir` into a temporary directory; clips/s and real-time factor."
@@ -76,7 +68,7 @@ def bench_extraction(audio_dir:str|Path, extractor=None, workers:int|None=None, 
 def sample_lengths(n:int, shared:str|Path|None=None, seed:int=0, lengths=None) -> np.ndarray:
     "`n` clip lengths (frames) in the shape of `lengths` (by default the true lengths of the 8882 clips, from the shared data): its `n` evenly spaced quantiles, the shortest and the longest clip included, in random order."
     if lengths is None:
-        from emorec_nb.batches import true_lengths
+        from emorec_nb.bucketing import true_lengths
         lengths = true_lengths(shared or shared_data(required=True))["frames"].to_numpy()
     s = np.sort(np.asarray(lengths))
     return np.random.default_rng(seed).permutation(s[np.round(np.linspace(0, len(s) - 1, n)).astype(int)])
@@ -245,39 +237,10 @@ def bench_memory(paths) -> dict:
 # %% ../nbs/30_bench.ipynb #48668780
 SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
 
-# %% ../nbs/30_bench.ipynb #988f9528
-STUDY_SECTION = "## The cross-validated study"     # BENCHMARKS.md's last section, written from a study (emorec-study), kept by --publish
-
-# %% ../nbs/30_bench.ipynb #fa21ec47
-def bench_figure(eff:pd.DataFrame|None, tr:pd.DataFrame|None):
-    "Padding efficiency by batch size and the epoch speed-ups with their range, side by side (a matplotlib figure)."
-    from matplotlib.figure import Figure                 # no pyplot: library code never touches the kernel's backend
-    panels = [p for p in (eff, tr) if p is not None]
-    if not panels: return None
-    fig = Figure(figsize=(5.5*len(panels), 3.5)); ax = list(fig.subplots(1, len(panels), squeeze=False)[0])
-    if eff is not None:
-        a = ax.pop(0); eff.T.plot(marker="o", ax=a); a.axhline(0.97, ls=":", c="gray")
-        a.set(xlabel="batch size", ylabel="real / computed frames", title="padding efficiency")
-    if tr is not None:
-        a = ax.pop(0); models, strategies = list(dict.fromkeys(tr.model)), list(dict.fromkeys(tr.strategy))
-        w = 0.8/len(strategies)
-        for j, s in enumerate(strategies):
-            d = tr[tr.strategy == s].set_index("model").loc[models]
-            a.bar(np.arange(len(models)) + j*w, d.speedup_vs_global, w, label=s,
-                  yerr=[d.speedup_vs_global - d.speedup_min, d.speedup_max - d.speedup_vs_global], capsize=3)
-        a.set_xticks(np.arange(len(models)) + w*(len(strategies) - 1)/2, models); a.legend()
-        a.axhline(1.8, ls=":", c="gray"); a.set(ylabel="× faster than global padding", title="epoch speed-up (median, range)")
-    fig.tight_layout(); return fig
-
-# %% ../nbs/30_bench.ipynb #8899198a
-def _plots(out:Path, eff:pd.DataFrame|None, tr:pd.DataFrame|None):
-    fig = bench_figure(eff, tr)
-    if fig is not None: fig.savefig(out/"bench.png", dpi=110)
-
 # %% ../nbs/30_bench.ipynb #8dd0a7be
 def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1600, reps:int=5, only=SECTIONS) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."
-    from emorec_nb.batches import true_lengths, efficiency_table
+    from emorec_nb.bucketing import true_lengths, efficiency_table
     from emorec_nb.corpora import build_index
     bad = set(only) - set(SECTIONS)
     if bad: raise ValueError(f"unknown benchmark section(s) {sorted(bad)}; choose from {', '.join(SECTIONS)}")
@@ -290,7 +253,7 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=16
             audio = sh/"ravdess16k"
         else:
             from emorec_nb.demo_corpus import make_demo_corpus
-            from emorec_nb.batches import seconds_to_frames
+            from emorec_nb.bucketing import seconds_to_frames
             audio = make_demo_corpus(Path(d)/"demo", "tiny")/"cremad"
             L_all = seconds_to_frames(build_index(audio)["duration"]); L = sample_lengths(64 if tiny else train_clips, lengths=L_all)
         if "efficiency" in only: res["efficiency"] = efficiency_table(L_all)
@@ -303,66 +266,3 @@ def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=16
             res["latency"] = bench_latency(clips, run, reps=1 if tiny else 3)
         if "memory" in only: res["memory"] = bench_memory(paths if tiny else make_feature_files(L_all, Path(d)/"all", seed=1))
     return res
-
-# %% ../nbs/30_bench.ipynb #efe0bc5f
-def _training_md(t:pd.DataFrame) -> list[str]:
-    rng = lambda a, b: "—" if pd.isna(a) else f"{a:.2f}–{b:.2f}"
-    v = t.assign(lstm_kernel=t.lstm_kernel.fillna("—"), range=[rng(a, b) for a, b in zip(t.speedup_min, t.speedup_max)],
-                 fit_range=[rng(a, b) for a, b in zip(t.fit_speedup_min, t.fit_speedup_max)],
-                 fit_epoch_s=t.fit_epoch_s.astype(object).where(t.fit_epoch_s.notna(), "—"),
-                 fit_speedup=t.fit_speedup.astype(object).where(t.fit_speedup.notna(), "—"))
-    v = v[["model", "strategy", "epoch_s", "speedup_vs_global", "range", "cpu_s", "cpu_speedup", "fit_epoch_s",
-           "fit_speedup", "fit_range", "efficiency", "backend", "lstm_kernel"]]
-    b = t.query("model == 'bilstm' and strategy == 'bucket'")
-    got = (f"measured: {b.speedup_vs_global.iloc[0]:.2f}×, {b.speedup_min.iloc[0]:.2f}–{b.speedup_max.iloc[0]:.2f}× "
-           f"over the {int(t.reps.iloc[0])} epochs; by CPU time {b.cpu_speedup.iloc[0]:.2f}×"
-           + (f"; through `fit` {b.fit_speedup.iloc[0]:.2f}×" if pd.notna(b.fit_speedup.iloc[0]) else "")) if len(b) else "not measured"
-    return [f"## 2. Training time per epoch ({int(t.clips.iloc[0])} clips, their lengths the evenly spaced quantiles of all clips' lengths, batch size {int(t.batch_size.iloc[0])}, "
-            f"{int(t.reps.iloc[0])} epochs per strategy with their steps interleaved, steady state)", "",
-            "`epoch_s`, `cpu_s`: median wall and process-CPU seconds of an epoch's training steps, the strategies' steps "
-            "taking turns so that a slow spell of the machine hits them alike. `speedup_vs_global`: median of the paired "
-            "ratios (each epoch against the global-padding epoch run beside it), `range` their minimum and maximum. "
-            f"`fit_*`: the cross-check through Keras's `fit`, whole epochs in ABBA order ({int(t.fit_reps.iloc[0])} per "
-            "strategy), exposed to the machine's spells. `lstm_kernel`: the LSTM kernel Keras ran (`cudnn` only on a GPU).", "",
-            markdown_table(v), "", f"Goal: the BiLSTM ≥ 1.8× faster with bucketing than with global padding ({got}).", ""]
-
-# %% ../nbs/30_bench.ipynb #c3aef8c1
-def report_markdown(res:dict) -> str:
-    "The results as a markdown document (only the sections that ran)."
-    m = res["machine"]
-    lines = [f"# Benchmarks", "", f"Measured {time.strftime('%Y-%m-%d')} on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
-             f"Python {m['python']}, Keras {m['keras']} ({m['backend']} backend){', GPU: ' + m['gpu'] if m.get('gpu') else ', no GPU'}"
-             + ("" if m.get("threads") is None else f"; CPU threads pinned: {m['threads']}") + "."
-             + (" **Tiny mode: these figures only show that the benchmarks run.**" if res["tiny"] else ""),
-             "" if res["shared_data"] else "\n*The shared reference data was not found: the demo corpus stood in for the real lengths and clips.*", ""]
-    if "efficiency" in res:
-        lines += ["## 1. Padding efficiency (real frames / computed frames), true lengths of all 8882 clips", "",
-                  markdown_table(res["efficiency"].round(3).reset_index()), "", "Goal: bucket ≥ 0.97 at batch size 32.", ""]
-    if "training" in res: lines += _training_md(res["training"])
-    for key, title in (("pipeline", "3. Data-pipeline overhead"), ("extraction", "4. Feature extraction"),
-                       ("latency", "5. Single-clip prediction latency (audio file → emotion)"),
-                       ("memory", "6. Memory of a training epoch: features read per batch (lazy) vs in memory")):
-        if key in res: lines += [f"## {title}", "", markdown_table(pd.DataFrame([res[key]])), ""]
-    return "\n".join(lines)
-
-# %% ../nbs/30_bench.ipynb #753a266c
-def save_results(res:dict, out:str|Path|None=None, publish:bool=False) -> Path:
-    "Write benchmark results to `out` (default `bench/bench_TIMESTAMP`): `results.md`, `.csv`, `.json`, `bench.png`; `publish`: also BENCHMARKS.md and `docs/bench_results.json`."
-    from emorec_nb.core import repo_root, new_run_dir, atomic_write_text
-    out = Path(out) if out else new_run_dir(repo_root()/"bench", "bench")
-    out.mkdir(parents=True, exist_ok=True)
-    md = report_markdown(res)
-    atomic_write_text(out/"results.md", md)
-    parts = ([res["training"].assign(section="training")] if "training" in res else []) + \
-            [pd.DataFrame([res[k]]).assign(section=k) for k in ("pipeline", "extraction", "latency", "memory") if k in res]
-    if parts: pd.concat(parts).to_csv(out/"results.csv", index=False)
-    write_json(out/"results.json", {k: (v.reset_index().to_dict("records") if isinstance(v, pd.DataFrame) else v) for k, v in res.items()})
-    _plots(out, res.get("efficiency"), res.get("training"))
-    if publish:
-        import shutil
-        (repo_root()/"docs").mkdir(exist_ok=True); shutil.copy(out/"bench.png", repo_root()/"docs"/"bench.png")
-        shutil.copy(out/"results.json", repo_root()/"docs"/"bench_results.json")     # what benchmarks.ipynb shows
-        old = repo_root()/"BENCHMARKS.md"
-        study = old.read_text().partition(STUDY_SECTION)[1:] if old.exists() else ("", "")   # the study's figures stay
-        atomic_write_text(old, md + "\n![padding efficiency and speed-up](docs/bench.png)\n" + ("\n" + "".join(study) if study[0] else ""))
-    return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_cli.ipynb #2ace0708
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, json, sys
 from pathlib import Path
 from . import __version__
 from .core import EmorecDataError, os_error_message, import_keras
@@ -79,7 +79,7 @@ def demo(argv=None):
     a = demo_parser().parse_args(argv)
     root = Path(a.out).resolve() if a.out else None
     import_keras()
-    from emorec_nb.pipeline import run_demo
+    from emorec_nb.demo import run_demo
     run_guarded(lambda: run_demo(root/"data"/"demo" if root else None, a.size, a.seed, a.policy, a.split,
                                  features=not a.no_features, train_epochs=a.epochs, root=root))
     return 0
@@ -179,7 +179,7 @@ def train_parser() -> Parser:
     ap.add_argument("--seed", type=int, default=d["seed"], help="split, batches and weights")
     ap.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
     ap.add_argument("--out", default="models", help="the run folder cnn_lstm_fixed_TIMESTAMP is made here")
-    ap.add_argument("--run-name", default=None, help="run folder name inside --out (must not exist)")
+    ap.add_argument("--run-name", default=None, help="run folder name inside --out (must not exist, or be empty)")
     ap.add_argument("--resume", default=None, help="continue a killed or failed run in this folder")
     ap.add_argument("--on-bad", default="raise", choices=("raise", "skip"), help="bad feature files: stop, or drop them with a warning")
     return ap
@@ -361,8 +361,9 @@ def bench(argv=None):
     from emorec_nb import bench as b
     if threads: b.pin_threads(*threads)
     res = b.run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
-    out = b.save_results(res, a.out, a.publish)
-    print(b.report_markdown(res)); print(f"\nresults in {out}")
+    from emorec_nb.bench_report import save_results, report_markdown
+    out = save_results(res, a.out, a.publish)
+    print(report_markdown(res)); print(f"\nresults in {out}")
     return 0
 
 # %% ../nbs/40_cli.ipynb #70cca886

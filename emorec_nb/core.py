@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'ensure_space', 'fsync_path',
-           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'is_synthetic', 'new_run_dir',
-           'tf_notice', 'import_keras']
+           'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'read_manifest', 'npy_header',
+           'npy_shape', 'is_synthetic', 'new_run_dir', 'tf_notice', 'import_keras']
 
 # %% ../nbs/00_core.ipynb #0ff367e1
 class EmorecDataError(ValueError):
@@ -144,15 +144,38 @@ def os_error_message(e:OSError, path:str|Path|None=None, retry:str="run the same
     detail = f" ({m.group(1)})" if (m := re.search(r"\((\d+ MiB free[^)]*)\)", str(e))) else ""
     return f"{where}: cannot write: {cause}{detail}. Partial files were removed; fix this and {retry}"
 
+# %% ../nbs/00_core.ipynb #c1f96948
+def read_manifest(folder:str|Path) -> dict|None:
+    "The `manifest.json` of `folder` as a dict, or `None` when it has none."
+    m = Path(folder)/"manifest.json"
+    if not m.exists(): return None
+    try: d = json.loads(m.read_text())
+    except ValueError as e: raise EmorecDataError(f"{m}: not a valid manifest ({e})") from None
+    if not isinstance(d, dict): raise EmorecDataError(f"{m}: not a valid manifest (a JSON object is expected)")
+    return d
+
+# %% ../nbs/00_core.ipynb #926def4f
+def npy_header(path:str|Path) -> tuple:
+    "Shape, dtype and data offset of a `.npy` file, from its header only (the data is not loaded)."
+    from numpy.lib import format as npf
+    with open(path, "rb") as f:
+        major, _ = npf.read_magic(f)
+        hdr = npf.read_array_header_1_0 if major == 1 else npf.read_array_header_2_0
+        shape, _, dtype = hdr(f, max_header_size=100_000)
+        return tuple(shape), dtype, f.tell()
+
+# %% ../nbs/00_core.ipynb #f58f4be0
+def npy_shape(path:str|Path) -> tuple:
+    "Shape of a `.npy` array read from its header only."
+    return npy_header(path)[0]
+
 # %% ../nbs/00_core.ipynb #06ad053c
 def is_synthetic(path:str|Path) -> bool:
     "True when `path` is (inside) a generated demo corpus or features made from one."
     for p in [Path(path).resolve(), *Path(path).resolve().parents]:
-        m = p/"manifest.json"
-        if m.exists():
-            try: d = json.loads(m.read_text())
-            except ValueError: continue
-            if d.get("synthetic"): return True
+        try: d = read_manifest(p)
+        except EmorecDataError: continue
+        if d and d.get("synthetic"): return True
     return False
 
 # %% ../nbs/00_core.ipynb #660c0be8

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os, re, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError
+from .core import EmorecDataError, npy_header
 
 # %% auto #0
 __all__ = ['EMOTIONS', 'RAVDESS_EMOTIONS', 'RAVDESS_STATEMENTS', 'RAVDESS_INTENSITY', 'CREMAD_EMOTIONS', 'CREMAD_LEVELS',
            'CREMAD_SENTENCES', 'AUDIO_EXTS', 'FEATURE_EXTS', 'LABEL_POLICIES', 'parse_name', 'label_space',
-           'apply_policy', 'index_names', 'load_cremad_demographics', 'npy_header', 'npy_shape', 'check_npy',
-           'build_index', 'corpus_summary']
+           'apply_policy', 'index_names', 'load_cremad_demographics', 'check_npy', 'build_index', 'corpus_summary']
 
 # %% ../nbs/01_corpora.ipynb #044b64c1
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -130,20 +129,6 @@ def _add_sex(df, demographics):
     m = df["corpus"] == "cremad"
     df.loc[m, "sex"] = df.loc[m, "actor"].map(demographics).fillna("unknown")
     return df
-
-# %% ../nbs/01_corpora.ipynb #fd8e9776
-def npy_header(path:str|Path) -> tuple:
-    "Shape, dtype and data offset of a `.npy` file, from its header only (the data is not loaded)."
-    with open(path, "rb") as f:
-        major, _ = np.lib.format.read_magic(f)
-        hdr = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, dtype = hdr(f, max_header_size=100_000)
-        return tuple(shape), dtype, f.tell()
-
-# %% ../nbs/01_corpora.ipynb #e1a34521
-def npy_shape(path:str|Path) -> tuple:
-    "Shape of a `.npy` array read from its header only."
-    return npy_header(path)[0]
 
 # %% ../nbs/01_corpora.ipynb #0ce642a3
 def check_npy(path:str|Path) -> tuple:

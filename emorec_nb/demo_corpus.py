@@ -8,7 +8,7 @@ import io, os, json, shutil, subprocess, tempfile, hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, soundfile as sf
-from .core import write_json, atomic_write_text
+from .core import write_json
 from .corpora import RAVDESS_EMOTIONS, RAVDESS_STATEMENTS, CREMAD_EMOTIONS, CREMAD_SENTENCES, CREMAD_LEVELS
 
 # %% auto #0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_download.ipynb #d2cd4db9
 from __future__ import annotations
-import argparse, hashlib, io, json, os, shutil, sys, tempfile, time, urllib.error, urllib.request, zipfile
+import hashlib, io, json, os, shutil, tempfile, urllib.error, urllib.request, zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from .core import EmorecDataError, atomic_path, write_json

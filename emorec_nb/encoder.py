@@ -8,7 +8,7 @@ import json, hashlib, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json
-from .frontend import load_audio, log_mel, N_MELS, TIME_POOL
+from .frontend import load_audio, log_mel, resample, N_MELS, TIME_POOL, SR
 import keras
 
 # %% auto #0
@@ -130,11 +130,7 @@ class _Crops(keras.utils.PyDataset):
 # %% ../nbs/06_encoder.ipynb #53db4485
 def speed_perturb(x:np.ndarray, speed:float) -> np.ndarray:
     "16 kHz samples `x` played `speed` times as fast (tempo and pitch together): resampled by 1/`speed`."
-    if speed == 1: return x
-    from fractions import Fraction
-    from scipy.signal import resample_poly
-    f = Fraction(speed).limit_denominator(100)
-    return resample_poly(x, f.denominator, f.numerator).astype("float32")
+    return resample(x, round(SR*speed), SR)     # read as if recorded at SR*speed Hz: the same polyphase filter
 
 # %% ../nbs/06_encoder.ipynb #b6268b81
 def log_mels(paths, workers=None, speed:float=1.0) -> list[np.ndarray]:

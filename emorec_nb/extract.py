@@ -4,14 +4,13 @@
 
 # %% ../nbs/07_extract.ipynb #5cbe229c
 from __future__ import annotations
-import argparse, json, os, sys, time, warnings
+import os, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, atomic_path, write_json, ensure_space, os_error_message
+from .core import EmorecDataError, atomic_path, write_json, ensure_space, is_synthetic, read_manifest
 from .corpora import build_index, check_npy
-from .frontend import load_audio, log_mel, expected_frames, SR
-from .core import is_synthetic
+from .frontend import load_audio, log_mel, expected_frames, SR, FRAME_RATE
 
 # %% auto #0
 __all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_on',
@@ -47,13 +46,13 @@ def _clean_partials(out:Path) -> int:
 
 # %% ../nbs/07_extract.ipynb #6bff2a50
 def _check_manifest(out:Path, sha:str):
-    m = out/"manifest.json"
-    if not m.exists():
+    man = read_manifest(out)
+    if man is None:
         if any(out.rglob("*.npy")):
             raise EmorecDataError(f"{out} holds .npy files but no manifest.json: not made by emorec-extract; "
                                   "choose another output directory")
         return
-    old = json.loads(m.read_text()).get("extractor", {}).get("sha256")
+    old = man.get("extractor", {}).get("sha256")
     if old != sha:
         raise EmorecDataError(f"{out} holds features of another extractor ({str(old)[:12]}…, this one is {sha[:12]}…); "
                               "choose another output directory")
@@ -86,7 +85,7 @@ def extract_features(audio_dir:str|Path,       # clips, searched recursively
     removed = _clean_partials(out)
     manifest = dict(extractor=dict(path=str(getattr(ex, "path", "")),
                                    sha256=sha, config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}),
-                    audio_dir=str(audio_dir.resolve()), layout=layout, frame_rate=25, dims=ex.dims,
+                    audio_dir=str(audio_dir.resolve()), layout=layout, frame_rate=FRAME_RATE, dims=ex.dims,
                     synthetic=is_synthetic(audio_dir), complete=False)
     write_json(out/"manifest.json", manifest)
     paths = idx["path"].tolist()[:limit]

@@ -10,12 +10,14 @@ import numpy as np
 from .core import EmorecDataError
 
 # %% auto #0
-__all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', 'MIN_SAMPLES', 'n_mel_frames', 'n_feature_frames',
-           'resample', 'load_audio', 'expected_frames', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel']
+__all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', 'FRAME_RATE', 'MIN_SAMPLES', 'n_mel_frames',
+           'n_feature_frames', 'resample', 'load_audio', 'expected_frames', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
+           'log_mel']
 
 # %% ../nbs/05_frontend.ipynb #e6568661
 SR, WIN, HOP, N_FFT, N_MELS, FMIN, FMAX = 16000, 400, 160, 512, 64, 60.0, 7800.0
 TIME_POOL = 4                               # the CNN pools time 4x: 100 → 25 feature frames per second
+FRAME_RATE = SR//HOP//TIME_POOL            # feature frames per second: the one definition
 
 # %% ../nbs/05_frontend.ipynb #5ad73d25
 MIN_SAMPLES = WIN + (TIME_POOL - 1)*HOP     # shortest clip that gives one feature frame (55 ms)

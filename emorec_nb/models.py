@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 import numpy as np
 from .core import EmorecDataError, atomic_path
-from .batches import PAD_VALUE
+from .bucketing import PAD_VALUE
 import keras
 from keras import ops, layers
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_predict.ipynb #db784335
 from __future__ import annotations
-import argparse, json, sys, time
+import json, sys
 from pathlib import Path
 import numpy as np
 from .core import EmorecDataError
@@ -12,7 +12,6 @@ from .encoder import load_extractor, inference_fn
 from .models import load_model, MODEL_FILES
 from .extract import speaker_normalise, MIN_SPEAKER_CLIPS
 from .frontend import load_audio, log_mel
-import keras
 
 # %% auto #0
 __all__ = ['Predictor', 'speaker_groups']

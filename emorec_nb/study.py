@@ -4,18 +4,19 @@
 
 # %% ../nbs/12_study.ipynb #2e98a834
 from __future__ import annotations
-import argparse, json, os, shutil, sys, time, platform
+import json, os, shutil, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, atomic_path, write_json, new_run_dir, os_error_message
+from .core import EmorecDataError, atomic_path, write_json, new_run_dir, is_synthetic
 from .corpora import build_index, apply_policy, label_space
+from .metrics import uar, draw_confusion, save_figure
 
 # %% auto #0
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
-           'inner_val', 'fold_plan', 'uar', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
+           'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
            'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble',
-           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'save_figure', 'write_results',
-           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
+           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'write_results', 'study_index',
+           'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -79,14 +80,6 @@ def fold_plan(df:pd.DataFrame, folds:int|str=5, seed:int=0, n_val:int|None=None)
         val = inner_val(rest, df, n_val, seed + int(f))
         rows += [dict(fold=int(f), speaker=s, role="test" if fold[s] == f else "val" if s in val else "fit") for s in fold.index]
     return pd.DataFrame(rows)
-
-# %% ../nbs/12_study.ipynb #49de7b79
-def uar(y, pred, n_classes:int|None=None) -> float:
-    "Unweighted average recall over the classes present in `y`."
-    y, pred = np.asarray(y, int), np.asarray(pred, int)
-    C = n_classes or int(max(y.max(), pred.max())) + 1
-    tot, hit = np.bincount(y, minlength=C), np.bincount(y[y == pred], minlength=C)
-    return float((hit[tot > 0]/tot[tot > 0]).mean())
 
 # %% ../nbs/12_study.ipynb #8d6a728c
 def _boot_uar(y, correct, S, C):
@@ -372,12 +365,7 @@ def plot_confusions(conf:dict, classes):
     for ax in grid.ravel(): ax.set_axis_off()
     for (v, m), cm in conf.items():
         ax = grid[vs.index(v), ms.index(m)]; ax.set_axis_on()
-        norm = cm/np.maximum(cm.sum(1, keepdims=True), 1)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        for i, j in np.ndindex(cm.shape):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=8); ax.set_yticks(range(len(classes)), classes, fontsize=8)
-        ax.set_title(f"{m} ({v}): UAR {np.nanmean(np.diag(cm)/cm.sum(1)):.3f}", fontsize=10); ax.set_xlabel("predicted")
+        draw_confusion(ax, cm, classes, f"{m} ({v}): UAR {np.nanmean(np.diag(cm)/cm.sum(1)):.3f}")
         if ms.index(m) == 0: ax.set_ylabel("true")
     return fig
 
@@ -391,12 +379,6 @@ def plot_per_actor(per_actor:pd.DataFrame):
     ax.set_xticks(x + 0.4 - w/2, [s.split(":")[-1] for s in per_actor.index], rotation=90, fontsize=7)
     ax.set(ylabel="UAR", xlabel="test actor"); ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
-
-# %% ../nbs/12_study.ipynb #05a750e1
-def save_figure(fig, path:Path) -> Path:
-    "Save a matplotlib `Figure` as PNG, atomically."
-    with atomic_path(path, suffix=".png") as tmp: fig.savefig(tmp, dpi=110, format="png")
-    return path
 
 # %% ../nbs/12_study.ipynb #0392916f
 def write_results(sdir:str|Path) -> dict:
@@ -420,7 +402,6 @@ def write_results(sdir:str|Path) -> dict:
 def _final(sdir, df, mels, p, log) -> dict:
     "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders; returns them by variant."
     from emorec_nb.trainer import train
-    from emorec_nb.core import is_synthetic
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
     val = inner_val(df["speaker"].unique(), df, p["n_val"], p["seed"])
     runs = {}
@@ -438,7 +419,7 @@ def _final(sdir, df, mels, p, log) -> dict:
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
         log(f"final {variant}: training both models on {df['speaker'].nunique() - len(val)} actors (early stopping on {', '.join(val)})")
-        run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix); run.rmdir()
+        run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"])
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
@@ -491,7 +472,6 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     plan = fold_plan(df, p["folds"], p["seed"], p["n_val"])
     if not resume:
         sdir = new_run_dir(out, "study")
-        from emorec_nb.core import is_synthetic
         p.update(classes=label_space(p["policy"]), fold_note=make_folds(df, p["folds"], p["seed"])[1], clips=len(df),
                  synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
                  speakers=int(df["speaker"].nunique()), versions=_versions(), started=time.strftime("%Y-%m-%d %H:%M:%S"))

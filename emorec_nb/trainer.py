@@ -4,19 +4,20 @@
 
 # %% ../nbs/10_trainer.ipynb #08e42562
 from __future__ import annotations
-import contextlib, hashlib, json, os, shutil, time, platform, warnings
+import contextlib, hashlib, json, os, shutil, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, new_run_dir, write_json, atomic_path, repo_root, os_error_message, ensure_space
-from .corpora import build_index, apply_policy, label_space, _bad, LABEL_POLICIES
+from .core import EmorecDataError, new_run_dir, write_json, atomic_path, ensure_space, read_manifest
+from .corpora import build_index, apply_policy, label_space, _bad
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
+from .metrics import evaluate, comparison_table, confusion_figure, save_figure
 import keras
 from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'evaluate', 'plan_digest', 'RunState',
-           'train_one', 'comparison_table', 'train']
+__all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'train_one',
+           'train']
 
 # %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
@@ -33,8 +34,7 @@ def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> t
     if (df["kind"] != "features").any(): raise EmorecDataError(f"{[str(d) for d in dirs]}: expected feature (.npy) files, found audio")
     mans = []
     for d in dirs:
-        m = d/"manifest.json"
-        mans.append({"dir": str(d), **(json.loads(m.read_text()) if m.exists() else {"note": "no manifest.json"})})
+        mans.append({"dir": str(d), **(read_manifest(d) or {"note": "no manifest.json"})})
     return df, mans
 
 # %% ../nbs/10_trainer.ipynb #a4425d8d
@@ -60,23 +60,6 @@ def choose_split(df:pd.DataFrame, kind:str, val_frac:float, seed:int, manifests)
         return df.assign(split=np.where(val, "val", "train")), ("actor-disjoint: validation actors are those the CNN "
                                                                  "extractor was not trained on")
     return make_split(df, "actor", val_frac, seed), f"actor-disjoint (val_frac={val_frac}, seed={seed})"
-
-# %% ../nbs/10_trainer.ipynb #4aab3440
-def evaluate(y_true, prob, classes, corpus=None) -> dict:
-    "Accuracy, UAR, macro-F1 and per-class recall, overall and per corpus."
-    from sklearn.metrics import f1_score, recall_score, confusion_matrix
-    y_true, pred = np.asarray(y_true), np.asarray(prob).argmax(1)
-    def block(t, p):
-        present = sorted(set(t))
-        rec = recall_score(t, p, labels=present, average=None, zero_division=0)
-        return dict(n=int(len(t)), accuracy=float((t == p).mean()), uar=float(rec.mean()),
-                    macro_f1=float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
-                    recall={classes[c]: float(r) for c, r in zip(present, rec)})
-    out = dict(overall=block(y_true, pred), confusion=confusion_matrix(y_true, pred, labels=range(len(classes))).tolist())
-    if corpus is not None:
-        corpus = np.asarray(corpus)
-        out["per_corpus"] = {c: block(y_true[corpus == c], pred[corpus == c]) for c in sorted(set(corpus))}
-    return out
 
 # %% ../nbs/10_trainer.ipynb #4a7de149
 _MIRRORED = {}      # tf.distribute.MirroredStrategy per device set, made once (not the batching STRATEGIES)
@@ -204,31 +187,12 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
     return model
 
 # %% ../nbs/10_trainer.ipynb #a85932c7
-def _plots(run_dir:Path, results:dict, classes):
-    import seaborn as sns
-    from matplotlib.figure import Figure           # no pyplot: switching backends would blank the report's figures
+def _save_confusions(run_dir:Path, results:dict, classes):
+    "A confusion-matrix figure per model of a run: `confusion_KIND.png`."
     for kind, r in results.items():
-        cm = np.array(r["metrics"]["confusion"], float)
-        norm = cm/np.maximum(cm.sum(1, keepdims=True), 1)
-        fig = Figure(figsize=(6, 5)); ax = fig.subplots()
-        sns.heatmap(norm, annot=cm.astype(int), fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=classes, yticklabels=classes, ax=ax)
         o = r["metrics"]["overall"]
-        ax.set(xlabel="predicted", ylabel="true", title=f"{kind}: accuracy {o['accuracy']:.3f}, UAR {o['uar']:.3f}")
-        fig.tight_layout()
-        with atomic_path(run_dir/f"confusion_{kind}.png", suffix=".png") as tmp: fig.savefig(tmp, dpi=110, format="png")
-
-# %% ../nbs/10_trainer.ipynb #b45e4177
-def comparison_table(results:dict) -> pd.DataFrame:
-    "One row per model: validation accuracy, UAR, macro-F1 (overall and per corpus); the best by UAR marked."
-    rows = []
-    for kind, r in results.items():
-        m = r["metrics"]; row = dict(model=kind, **{k: m["overall"][k] for k in ("accuracy", "uar", "macro_f1")},
-                                     epochs=r["epochs"], best_epoch=r["best_epoch"], seconds=r["seconds"])
-        for c, b in m.get("per_corpus", {}).items(): row[f"{c}_uar"] = b["uar"]
-        rows.append(row)
-    df = pd.DataFrame(rows).set_index("model")
-    df["best"] = df.index == df["uar"].idxmax() if len(df) else []
-    return df
+        save_figure(confusion_figure(r["metrics"]["confusion"], classes, f"{kind}: accuracy {o['accuracy']:.3f}, UAR {o['uar']:.3f}"),
+                    run_dir/f"confusion_{kind}.png")
 
 # %% ../nbs/10_trainer.ipynb #46b86202
 def _check_params(params:dict) -> dict:
@@ -267,7 +231,9 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
     df, mans, sp, note = _datasets(p)                 # bad arguments and bad data fail here: no run directory yet
     if resume: run_dir = Path(resume)
     elif run_dir is None: run_dir = new_run_dir(out)
-    else: run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=False)       # never reuse a directory
+    else:                                               # never reuse a directory: an empty one made for this run is fine
+        run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+        if any(run_dir.iterdir()): raise FileExistsError(f"{run_dir}: exists and is not empty; a run never reuses a directory")
     try: return _train(run_dir, p, df, mans, sp, note, fresh=not resume)
     except BaseException as e:
         if not resume and not (run_dir/"params.json").exists(): shutil.rmtree(run_dir, ignore_errors=True)   # nothing to resume
@@ -323,7 +289,7 @@ def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
         best_model=best))
-    _plots(run_dir, results, classes)
+    _save_confusions(run_dir, results, classes)
     shutil.rmtree(run_dir/".backup", ignore_errors=True)             # resume state: the models are saved, it is not needed
     write_json(run_dir/"status.json", dict(state="finished", seconds=round(time.time() - t_run, 1), best_model=best,
                                            finished=time.strftime("%Y-%m-%d %H:%M:%S")))

@@ -96,7 +96,7 @@ def env(moto, sshd, tmp_path_factory):
 @pytest.fixture(scope="module")
 def features(tmp_path_factory):
     need_tool("espeak-ng")
-    from emorec_nb.pipeline import run_demo
+    from emorec_nb.demo import run_demo
     r = run_demo(tmp_path_factory.mktemp("feat")/"demo", size="tiny", extractor_epochs=1)
     return [str(p) for p in r["feature_dirs"].values()]
 

@@ -15,7 +15,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 def demo(tmp_path_factory):
     "A tiny demo corpus, its extractor and its features, made once for this module."
     need_tool("espeak-ng")
-    from emorec_nb.pipeline import run_demo
+    from emorec_nb.demo import run_demo
     d = tmp_path_factory.mktemp("demo")
     r = run_demo(d/"demo", size="tiny", extractor_epochs=2)
     return dict(audio=d/"demo"/"ravdess", extractor=r["extractor"], features=[str(p) for p in r["feature_dirs"].values()])

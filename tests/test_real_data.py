@@ -2,7 +2,7 @@
 import numpy as np, pandas as pd
 from emorec_nb.corpora import build_index, index_names, load_cremad_demographics, apply_policy
 from emorec_nb.splits import actor_split, split_report
-from emorec_nb.batches import true_lengths, efficiency_table
+from emorec_nb.bucketing import true_lengths, efficiency_table
 
 
 def test_ravdess_index(shared):

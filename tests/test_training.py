@@ -14,7 +14,7 @@ RUN_FILES = ["lstm_model.h5", "pooling_model.h5", "history_bilstm.csv", "history
 def demo_features(tmp_path_factory):
     "Features of a tiny demo corpus (synthetic), made once for this module."
     need_tool("espeak-ng")
-    from emorec_nb.pipeline import run_demo
+    from emorec_nb.demo import run_demo
     d = tmp_path_factory.mktemp("demo")
     r = run_demo(d/"demo", size="tiny", extractor_epochs=2)
     return [str(p) for p in r["feature_dirs"].values()]
