@@ -244,52 +244,67 @@ def train(run_dir:str|Path|None=None, resume:str|Path|None=None, out:str|Path="m
                                                        failed=time.strftime("%Y-%m-%d %H:%M:%S")))
         raise
 
-# %% ../nbs/10_trainer.ipynb #0034fe85
-def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
-    t_run = time.time()
-    classes = label_space(p["policy"])
-    synthetic = any(m.get("synthetic") for m in mans)
-    if fresh:
-        save_split(sp, run_dir/"split.csv")
-        p.update(classes=classes, split_note=note, synthetic=synthetic, n_clips=len(df),
-                 versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
-                 device=device_info(),
-                 feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
-        write_json(run_dir/"params.json", p)          # from here on the run can be resumed
-    write_json(run_dir/"status.json", dict(state="running", pid=os.getpid(), started=time.strftime("%Y-%m-%d %H:%M:%S")))
+# %% ../nbs/10_trainer.ipynb #1e08f221
+def _record_params(run_dir:Path, p:dict, df, mans, sp, note):
+    "Save the split and everything a resume needs (`params.json`): from here on the run can be resumed."
+    save_split(sp, run_dir/"split.csv")
+    p.update(classes=label_space(p["policy"]), split_note=note, synthetic=any(m.get("synthetic") for m in mans), n_clips=len(df),
+             versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
+             device=device_info(),
+             feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
+    write_json(run_dir/"params.json", p)
+
+# %% ../nbs/10_trainer.ipynb #0c2da3bc
+def _run_datasets(p:dict, df, sp):
+    "The training and validation `PaddedBatches` of a run (class weights and in-memory caching as `p` says)."
     tr, va = sp[sp.split == "train"].reset_index(drop=True), sp[sp.split == "val"].reset_index(drop=True)
     cache = p["cache"] if p["cache"] != "auto" else bool(df["n_frames"].sum()*df["dims"].iloc[0]*4 < 2**31)
     cw = None
     if p["class_weights"]:
         cnt = tr["y"].value_counts(); cw = {int(k): float(len(tr)/(len(cnt)*v)) for k, v in cnt.items()}
-    train_ds = PaddedBatches.from_index(tr, batch_size=p["batch_size"], strategy=p["batching"], seed=p["seed"], cache=cache, class_weight=cw)
-    val_ds = PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=cache)
-    kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
-    results = {}
-    for kind in kinds:
-        t0 = time.time()
-        f = run_dir/MODEL_FILES[kind]
-        model = load_model(f) if f.exists() else train_one(kind, train_ds, val_ds, run_dir, p, int(df["dims"].iloc[0]), len(classes), classes)
-        replicas = getattr(model, "replicas", None)
-        prob = predict_in_order(model, val_ds)
-        h = pd.read_csv(run_dir/f"history_{kind}.csv")
-        results[kind] = dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
-                             best_epoch=int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1),
-                             replicas=replicas)
-        with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
-            pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
+    return (PaddedBatches.from_index(tr, batch_size=p["batch_size"], strategy=p["batching"], seed=p["seed"], cache=cache, class_weight=cw),
+            PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=cache))
+
+# %% ../nbs/10_trainer.ipynb #465ba65c
+def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_features:int, classes) -> dict:
+    "Train model `kind` (or load it when a resumed run already saved it), save its validation predictions, score them."
+    t0, f = time.time(), run_dir/MODEL_FILES[kind]
+    model = load_model(f) if f.exists() else train_one(kind, train_ds, val_ds, run_dir, p, n_features, len(classes), classes)
+    prob = predict_in_order(model, val_ds)
+    h = pd.read_csv(run_dir/f"history_{kind}.csv")
+    with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
+        pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
+    return dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
+                best_epoch=int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
+
+# %% ../nbs/10_trainer.ipynb #34807c64
+def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
+    "A run's `comparison.csv`, `metrics.json` and confusion figures; returns the best model by UAR."
     comp = comparison_table(results)
     with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
     best = comp["uar"].idxmax()
     write_json(run_dir/"metrics.json", dict(
-        split=note, synthetic=synthetic, label_policy=p["policy"], classes=classes,
+        split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
         split_report=split_report(sp).reset_index().to_dict("records"),
-        note=("SYNTHETIC demo corpus: these numbers check the pipeline, they are not emotion-recognition results. " if synthetic else "")
+        note=("SYNTHETIC demo corpus: these numbers check the pipeline, they are not emotion-recognition results. " if p["synthetic"] else "")
              + "Validation actors also chose the early-stopping epoch and the checkpoint.",
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
         best_model=best))
-    _save_confusions(run_dir, results, classes)
+    _save_confusions(run_dir, results, p["classes"])
+    return best
+
+# %% ../nbs/10_trainer.ipynb #70099664
+def _train(run_dir:Path, p:dict, df, mans, sp, note, fresh:bool) -> Path:
+    "The body of `train`: record the run (when `fresh`), train and score each model, write the results."
+    t_run = time.time()
+    if fresh: _record_params(run_dir, p, df, mans, sp, note)
+    write_json(run_dir/"status.json", dict(state="running", pid=os.getpid(), started=time.strftime("%Y-%m-%d %H:%M:%S")))
+    train_ds, val_ds = _run_datasets(p, df, sp)
+    va = sp[sp.split == "val"].reset_index(drop=True)
+    kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
+    results = {k: _fit_and_score(k, run_dir, p, train_ds, val_ds, va, int(df["dims"].iloc[0]), p["classes"]) for k in kinds}
+    best = _write_results(run_dir, p, results, sp, note)
     shutil.rmtree(run_dir/".backup", ignore_errors=True)             # resume state: the models are saved, it is not needed
     write_json(run_dir/"status.json", dict(state="finished", seconds=round(time.time() - t_run, 1), best_model=best,
                                            finished=time.strftime("%Y-%m-%d %H:%M:%S")))
