@@ -57,6 +57,35 @@ def _check_manifest(out:Path, sha:str):
         raise EmorecDataError(f"{out} holds features of another extractor ({str(old)[:12]}…, this one is {sha[:12]}…); "
                               "choose another output directory")
 
+# %% ../nbs/07_extract.ipynb #1a6817a9
+def _still_to_do(paths, targets, dims:int):
+    "(audio, target) pairs whose features are missing or cut short, the unreadable clips, and how many were done before."
+    todo, bad, done_before = [], [], 0
+    for p, t in zip(paths, targets):
+        try: n = expected_frames(p)
+        except Exception as e: bad.append((p, f"unreadable audio ({e})")); continue
+        if _valid(t, n, dims): done_before += 1
+        else: todo.append((p, t))
+    return todo, bad, done_before
+
+# %% ../nbs/07_extract.ipynb #30ea9b2e
+def _encode(todo, ex, bad:list, workers:int|None, chunk:int, desc:str|bool) -> tuple[int, float]:
+    "Read and encode the clips of `todo` (audio in threads, the CNN a chunk at a time); bad clips go to `bad`. Returns (clips done, seconds of audio)."
+    from tqdm.auto import tqdm
+    audio_s, done = 0.0, 0
+    bar = tqdm(total=len(todo), desc=desc or "", unit="clip", disable=not desc)
+    def prep(pt):
+        try: x = load_audio(pt[0]); return pt, len(x)/SR, log_mel(x), None
+        except EmorecDataError as e: return pt, 0.0, None, str(e).split(": ", 1)[-1]
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        for c in range(0, len(todo), chunk):
+            for (p, t), secs, S, err in pool.map(prep, todo[c:c + chunk]):
+                if err: bad.append((p, err))
+                else: save_npy(t, ex.from_log_mel(S).astype("float32")); audio_s += secs; done += 1
+                bar.update(1)
+    bar.close()
+    return done, audio_s
+
 # %% ../nbs/07_extract.ipynb #648cf2f4
 def extract_features(audio_dir:str|Path,       # clips, searched recursively
                      out:str|Path,              # the features folder: one .npy per clip and manifest.json
@@ -90,26 +119,9 @@ def extract_features(audio_dir:str|Path,       # clips, searched recursively
     write_json(out/"manifest.json", manifest)
     paths = idx["path"].tolist()[:limit]
     targets = [feature_path(p, audio_dir, out, layout) for p in paths]
-    todo, bad, done_before = [], [], 0
-    for p, t in zip(paths, targets):
-        try: n = expected_frames(p)
-        except Exception as e: bad.append((p, f"unreadable audio ({e})")); continue
-        if _valid(t, n, ex.dims): done_before += 1
-        else: todo.append((p, t))
-    from tqdm.auto import tqdm
-    t0, audio_s, done = time.time(), 0.0, 0
-    bar = tqdm(total=len(todo), desc=f"extract {audio_dir.name}", unit="clip", disable=not progress)
-    def prep(pt):
-        try: x = load_audio(pt[0]); return pt, len(x)/SR, log_mel(x), None
-        except EmorecDataError as e: return pt, 0.0, None, str(e).split(": ", 1)[-1]
-    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-        for c in range(0, len(todo), chunk):
-            for (p, t), secs, S, err in pool.map(prep, todo[c:c + chunk]):
-                if err: bad.append((p, err))
-                else:
-                    save_npy(t, ex.from_log_mel(S).astype("float32")); audio_s += secs; done += 1
-                bar.update(1)
-    bar.close()
+    todo, bad, done_before = _still_to_do(paths, targets, ex.dims)
+    t0 = time.time()
+    done, audio_s = _encode(todo, ex, bad, workers, chunk, progress and f"extract {audio_dir.name}")
     wall = time.time() - t0
     stats = dict(clips=len(paths), extracted=done, skipped_existing=done_before,
                  bad=len(bad), partial_files_removed=removed, seconds=round(wall, 2), audio_seconds=round(audio_s, 1),
