@@ -70,16 +70,19 @@ def _input(n_features, standardize):
 
 # %% ../nbs/09_models.ipynb #0ab71bad
 def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), head:int=64, dropout:float=0.3,
-                 l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
-    "Masking → standardise → per-frame dense → stacked bidirectional LSTMs → dense → softmax."
+                 l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True,
+                 pool:str="mean_std",   # how the last LSTM's sequence becomes one vector: a `MaskedPooling` mode, or "last" (its final states)
+                ) -> keras.Model:
+    "Masking → standardise → per-frame dense → stacked bidirectional LSTMs → statistics over time → dense → softmax."
     spec = dict(kind="bilstm", n_features=n_features, n_classes=n_classes, dense=list(dense), lstm=list(lstm), head=head,
-                dropout=dropout, l2=l2, input_dropout=input_dropout, standardize=standardize)
+                dropout=dropout, l2=l2, input_dropout=input_dropout, standardize=standardize, pool=pool)
     inp, x = _input(n_features, standardize)
     if input_dropout: x = layers.Dropout(input_dropout, name="input_dropout")(x)
     x = _frame_dense(x, dense, dropout, l2)
     for i, u in enumerate(lstm):
-        x = layers.Bidirectional(layers.LSTM(u, return_sequences=i < len(lstm) - 1), name=f"bilstm{i}")(x)
+        x = layers.Bidirectional(layers.LSTM(u, return_sequences=pool != "last" or i < len(lstm) - 1), name=f"bilstm{i}")(x)
         if dropout: x = layers.Dropout(dropout, name=f"lstm_dropout{i}")(x)
+    if pool != "last": x = MaskedPooling(pool, name="pooling")(x)
     x = layers.Dense(head, activation="relu", name="head")(x)
     if dropout: x = layers.Dropout(dropout, name="head_dropout")(x)
     m = keras.Model(inp, layers.Dense(n_classes, activation="softmax", name="emotion")(x), name="bilstm")
@@ -162,6 +165,7 @@ def load_model(path:str|Path) -> keras.Model:
     spec = read_spec(path)
     meta = spec.pop("meta", {})
     spec.setdefault("standardize", False)           # files from before FrameStandardize existed
+    if spec.get("kind") == "bilstm": spec.setdefault("pool", "last")   # ... and from before the BiLSTM pooled over time
     model = build_model(spec)
     model.load_weights(str(path))
     model.meta = meta
