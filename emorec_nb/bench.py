@@ -238,7 +238,13 @@ def bench_memory(paths) -> dict:
 SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
 
 # %% ../nbs/30_bench.ipynb #8dd0a7be
-def run_benchmarks(tiny:bool=False, extractor=None, run=None, train_clips:int=1600, reps:int=5, only=SECTIONS) -> dict:
+def run_benchmarks(tiny:bool=False,          # a few clips per benchmark: proves it runs, measures nothing
+                   extractor=None,           # an extractor folder for the extraction benchmark (default: untrained CNN)
+                   run=None,                 # a training run for the latency benchmark (default: untrained networks)
+                   train_clips:int=1600,     # clips in the training-time benchmark
+                   reps:int=5,               # repetitions of the timed benchmarks
+                   only=SECTIONS,            # the sections to run
+                  ) -> dict:
     "Run the benchmarks named in `only` (all by default); returns their tables."
     from emorec_nb.bucketing import true_lengths, efficiency_table
     from emorec_nb.corpora import build_index

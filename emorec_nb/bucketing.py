@@ -27,8 +27,13 @@ def seconds_to_frames(seconds) -> np.ndarray:
 def _cut(order, bs): return [order[i:i+bs] for i in range(0, len(order), bs)]
 
 # %% ../nbs/02a_bucketing.ipynb #f54ac677
-def plan_batches(lengths, batch_size:int=32, strategy:str="bucket", rng=None, shuffle:bool=True,
-                 chunk_batches:int=50) -> list[np.ndarray]:
+def plan_batches(lengths,                   # frames of each sample
+                 batch_size:int=32,
+                 strategy:str="bucket",     # one of `STRATEGIES`
+                 rng=None,                  # a numpy `Generator` (default: seeded with 0)
+                 shuffle:bool=True,         # False: length-sorted batches in a fixed order (validation, prediction)
+                 chunk_batches:int=50,      # bucketing: batches per length-sorted chunk
+                ) -> list[np.ndarray]:      # the batches, arrays of sample indices
     "The batches (arrays of sample indices) of one epoch under `strategy`."
     if strategy not in STRATEGIES: raise ValueError(f"unknown batching strategy {strategy!r}; use one of {STRATEGIES}")
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -179,7 +179,10 @@ def is_synthetic(path:str|Path) -> bool:
     return False
 
 # %% ../nbs/00_core.ipynb #660c0be8
-def new_run_dir(base:str|Path, prefix:str="cnn_lstm_fixed", stamp:str|None=None) -> Path:
+def new_run_dir(base:str|Path,               # the folder runs go in, made if missing
+                prefix:str="cnn_lstm_fixed",  # the run folder is PREFIX_TIMESTAMP (_1, _2, ... if taken)
+                stamp:str|None=None,          # the timestamp (default: now, %Y%m%d_%H%M%S)
+               ) -> Path:
     "Create and return a fresh `base/prefix_TIMESTAMP` directory; never reuses an existing one."
     base = Path(base); base.mkdir(parents=True, exist_ok=True)
     stamp = stamp or time.strftime("%Y%m%d_%H%M%S")

@@ -30,8 +30,16 @@ def index_demo(demo:Path, policy:str="all8") -> pd.DataFrame:
     return apply_policy(build_index([demo/"ravdess", demo/"cremad"]), policy)
 
 # %% ../nbs/20_demo.ipynb #770f7a8b
-def run_demo(out:str|Path|None=None, size:str="small", seed:int=0, policy:str="all8", split:str="actor",
-             features:bool=True, extractor_epochs:int=8, train_epochs:int=0, root:str|Path|None=None) -> dict:
+def run_demo(out:str|Path|None=None,      # the demo corpus folder (default `ROOT/data/demo`), made or reused
+             size:str="small",              # demo corpus size: 'tiny', 'small' or 'full'
+             seed:int=0,
+             policy:str="all8",             # label policy (`corpora.LABEL_POLICIES`)
+             split:str="actor",             # 'actor' (speaker-disjoint) or 'random'
+             features:bool=True,            # train the CNN extractor and extract features
+             extractor_epochs:int=8,
+             train_epochs:int=0,            # > 0: also train both models through the papermill report
+             root:str|Path|None=None,       # where `runs/` and `models/` go (default: the repository)
+            ) -> dict:                      # what was made: corpus, index, split, efficiency tables, feature folders, run
     "Make (or reuse) the demo corpus `out` (default `ROOT/data/demo`), index, split, print summary and padding figures, train the CNN, extract features; with `train_epochs`, the report and models go to `ROOT/runs` and `ROOT/models` (`root` defaults to the repository)."
     root = Path(root) if root else repo_root()
     demo = Path(out) if out else root/"data"/"demo"

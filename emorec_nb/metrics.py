@@ -20,7 +20,11 @@ def uar(y, pred, n_classes:int|None=None) -> float:
     return float((hit[tot > 0]/tot[tot > 0]).mean())
 
 # %% ../nbs/09a_metrics.ipynb #50f7eecd
-def evaluate(y_true, prob, classes, corpus=None) -> dict:
+def evaluate(y_true,                      # true class numbers
+             prob,                          # predicted probabilities, (clips, classes)
+             classes,                       # class names, by class number
+             corpus=None,                   # each clip's corpus: adds scores per corpus
+            ) -> dict:                      # `overall`, `confusion` and (with `corpus`) `per_corpus`
     "Accuracy, UAR, macro-F1 and per-class recall, overall and per corpus."
     from sklearn.metrics import f1_score, recall_score, confusion_matrix
     y_true, pred = np.asarray(y_true), np.asarray(prob).argmax(1)

@@ -90,8 +90,14 @@ def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), he
     return m
 
 # %% ../nbs/09_models.ipynb #fd62290c
-def build_pooling(n_features:int, n_classes:int, dense=(256, 128), head:int=64, pooling:str="mean_std",
-                  dropout:float=0.3, l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True) -> keras.Model:
+def build_pooling(n_features:int, n_classes:int,
+                  dense=(256, 128),          # per-frame dense layers
+                  head:int=64,               # the dense layer after pooling
+                  pooling:str="mean_std",    # a `MaskedPooling` mode
+                  dropout:float=0.3, l2:float=1e-4,
+                  input_dropout:float=0.1,   # dropout on the standardised input frames
+                  standardize:bool=True,     # start with `FrameStandardize` (statistics set by `set_frame_stats`)
+                 ) -> keras.Model:
     "Masking → standardise → per-frame dense → mask-aware pooling over time → dense → softmax."
     spec = dict(kind="pooling", n_features=n_features, n_classes=n_classes, dense=list(dense), head=head, pooling=pooling,
                 dropout=dropout, l2=l2, input_dropout=input_dropout, standardize=standardize)

@@ -71,7 +71,11 @@ def inner_val(speakers, df:pd.DataFrame, n:int|None=None, seed:int=0) -> list[st
     return sorted(out)
 
 # %% ../nbs/12_study.ipynb #8b1d71fa
-def fold_plan(df:pd.DataFrame, folds:int|str=5, seed:int=0, n_val:int|None=None) -> pd.DataFrame:
+def fold_plan(df:pd.DataFrame,            # the study's clip index
+              folds:int|str=5,            # K actor-disjoint folds, or "emobox"
+              seed:int=0,
+              n_val:int|None=None,        # validation actors per fold (default: one per corpus × sex group)
+             ) -> pd.DataFrame:
     "One row per fold × speaker with its role: 'test', 'val' (early stopping, checkpoint) or 'fit' (extractor and models)."
     fold, _ = make_folds(df, folds, seed)
     rows = []
@@ -91,7 +95,12 @@ def _boot_uar(y, correct, S, C):
     with np.errstate(invalid="ignore", divide="ignore"): return np.nanmean(np.where(tot > 0, hit/tot, np.nan), axis=1)
 
 # %% ../nbs/12_study.ipynb #bb40ceed
-def paired_test(y, pred_a, pred_b, folds, n_boot:int=2000, seed:int=0) -> dict:
+def paired_test(y,                        # true classes of all test clips (every fold)
+                pred_a, pred_b,           # the two models' predicted classes for the same clips
+                folds,                    # each clip's fold: clips are resampled within their fold
+                n_boot:int=2000,          # bootstrap resamples
+                seed:int=0,
+               ) -> dict:                 # mean difference A − B, its 95 % CI, p, and the per-fold differences
     "Per-fold UAR differences A − B and a bootstrap over test clips within folds: mean difference, 95 % CI, p."
     y, pa, pb, folds = (np.asarray(a) for a in (y, pred_a, pred_b, folds))
     y, pa, pb = y.astype(int), pa.astype(int), pb.astype(int)
@@ -177,7 +186,10 @@ def mean_std_features(feats) -> np.ndarray:
     return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in feats])
 
 # %% ../nbs/12_study.ipynb #68242a90
-def fit_baseline(X_fit, y_fit, X_val, y_val, Cs=(0.01, 0.1, 1.0), seed:int=0):
+def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the training actors
+                 X_val, y_val,             # ... of the validation actors, which choose `C`
+                 Cs=(0.01, 0.1, 1.0),      # inverse regularisation strengths tried
+                 seed:int=0):
     "Standardised logistic regression: `C` chosen by validation UAR, then refitted on fit + validation clips."
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
