@@ -35,3 +35,20 @@ def test_notebooks_keep_small_cells_with_outputs():
     "Exported cells stay small (median ≤ 12 lines, ≤ 1.5 definitions each) and every module notebook shows outputs."
     r = run([sys.executable, "tools/cellstats.py", "--check"], cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_readme_study_table_is_the_published_study():
+    "Every number of the README's results table is the one in docs/study/summary.json (the study it cites)."
+    import json
+    s = json.loads((ROOT/"docs"/"study"/"summary.json").read_text())["models"]
+    variants = {"strict": "strict", "speaker-normalised": "speaker_norm"}
+    models = {"linear baseline": "baseline", "pooling": "pooling", "BiLSTM": "bilstm", "ensemble of the three": "ensemble"}
+    rows = re.findall(r"^\| (strict|speaker-normalised) \| ([^|]+?) \| (.+) \|$", (ROOT/"README.md").read_text(), re.M)
+    assert len(rows) == len(s) == 8, rows
+    for variant, model, cells in rows:
+        m = s[f"{variants[variant]}/{models[model]}"]
+        uar, acc, f1, ci = [c.strip().strip("*") for c in cells.split("|")]
+        assert uar == f"{m['uar']:.3f} ± {m['uar_std']:.3f}", (variant, model, uar)
+        assert acc == f"{m['accuracy']:.3f} ± {m['accuracy_std']:.3f}", (variant, model, acc)
+        assert f1 == f"{m['macro_f1']:.3f} ± {m['macro_f1_std']:.3f}", (variant, model, f1)
+        assert ci == f"{m['uar_ci95'][0]:.3f}–{m['uar_ci95'][1]:.3f}", (variant, model, ci)
