@@ -76,9 +76,12 @@ def run_train_notebook(feature_dirs, epochs:int=15, policy:str="all8", split:str
     report.parent.mkdir(parents=True, exist_ok=True)
     print(f"\n-- training {model} for up to {epochs} epochs through papermill: {repo/'nbs/train.ipynb'} → {report}")
     t0 = time.time()
-    pm.execute_notebook(str(repo/"nbs"/"train.ipynb"), str(report), cwd=str(repo), progress_bar=False,
-                        parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs), epochs=epochs,
-                                        policy=policy, split=split, out=str(run_dir.parent), run_name=run_dir.name))
+    try: pm.execute_notebook(str(repo/"nbs"/"train.ipynb"), str(report), cwd=str(repo), progress_bar=False,
+                             parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs),
+                                             epochs=epochs, policy=policy, split=split, out=str(run_dir.parent), run_name=run_dir.name))
+    except BaseException:
+        if run_dir.is_dir() and not any(run_dir.iterdir()): run_dir.rmdir()   # failed before training: leave no empty run
+        raise
     comp = pd.read_csv(run_dir/"comparison.csv", index_col=0)
     print(f"   done in {time.time()-t0:.0f} s. Validation results ({BANNER.split(':')[0]}):")
     print(comp[["accuracy", "uar", "macro_f1", "epochs", "best"]].round(3).to_string())

@@ -69,10 +69,10 @@ def _still_to_do(paths, targets, dims:int):
     return todo, bad, done_before
 
 # %% ../nbs/07_extract.ipynb #30ea9b2e
-def _encode(todo, ex, bad:list, workers:int|None, chunk:int, desc:str|bool) -> tuple[int, float]:
-    "Read and encode the clips of `todo` (audio in threads, the CNN a chunk at a time); bad clips go to `bad`. Returns (clips done, seconds of audio)."
+def _encode(todo, ex, workers:int|None, chunk:int, desc:str|bool) -> tuple[int, float, list]:
+    "Read and encode the clips of `todo` (audio in threads, the CNN a chunk at a time). Returns (clips done, seconds of audio, bad clips)."
     from tqdm.auto import tqdm
-    audio_s, done = 0.0, 0
+    audio_s, done, bad = 0.0, 0, []
     bar = tqdm(total=len(todo), desc=desc or "", unit="clip", disable=not desc)
     def prep(pt):
         try: x = load_audio(pt[0]); return pt, len(x)/SR, log_mel(x), None
@@ -84,7 +84,7 @@ def _encode(todo, ex, bad:list, workers:int|None, chunk:int, desc:str|bool) -> t
                 else: save_npy(t, ex.from_log_mel(S).astype("float32")); audio_s += secs; done += 1
                 bar.update(1)
     bar.close()
-    return done, audio_s
+    return done, audio_s, bad
 
 # %% ../nbs/07_extract.ipynb #648cf2f4
 def extract_features(audio_dir:str|Path,       # clips, searched recursively
@@ -119,10 +119,10 @@ def extract_features(audio_dir:str|Path,       # clips, searched recursively
     write_json(out/"manifest.json", manifest)
     paths = idx["path"].tolist()[:limit]
     targets = [feature_path(p, audio_dir, out, layout) for p in paths]
-    todo, bad, done_before = _still_to_do(paths, targets, ex.dims)
+    todo, unreadable, done_before = _still_to_do(paths, targets, ex.dims)
     t0 = time.time()
-    done, audio_s = _encode(todo, ex, bad, workers, chunk, progress and f"extract {audio_dir.name}")
-    wall = time.time() - t0
+    done, audio_s, bad_audio = _encode(todo, ex, workers, chunk, progress and f"extract {audio_dir.name}")
+    wall, bad = time.time() - t0, unreadable + bad_audio
     stats = dict(clips=len(paths), extracted=done, skipped_existing=done_before,
                  bad=len(bad), partial_files_removed=removed, seconds=round(wall, 2), audio_seconds=round(audio_s, 1),
                  clips_per_s=round(done/wall, 1) if wall > 0 else None, real_time_factor=round(audio_s/wall, 1) if wall > 0 else None)

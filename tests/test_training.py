@@ -76,3 +76,13 @@ def test_a_run_directory_is_never_overwritten(demo_features, tmp_path):
     from emorec_nb.core import new_run_dir
     a, b = new_run_dir(tmp_path, stamp="x"), new_run_dir(tmp_path, stamp="x")
     assert a != b and a.exists() and b.exists()
+
+
+def test_a_report_that_fails_before_training_leaves_no_empty_run(tmp_path):
+    "`run_train_notebook` makes the run folder before papermill starts; a report that fails first removes it again."
+    import papermill as pm
+    from emorec_nb.demo import run_train_notebook
+    with pytest.raises(pm.PapermillExecutionError, match="missing"):
+        run_train_notebook([tmp_path/"missing"], epochs=1, root=tmp_path)
+    assert not any((tmp_path/"models").iterdir())
+    assert len(list((tmp_path/"runs").glob("train-*.ipynb"))) == 1     # the failed report stays: it says what went wrong
