@@ -8,12 +8,12 @@ import json, hashlib, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json
-from .frontend import load_audio, log_mel, resample, N_MELS, TIME_POOL, SR
+from .frontend import load_audio, log_mel, resample, speech_frames, speech_span, N_MELS, TIME_POOL, SR, SPEECH_DB
 import keras
 
 # %% auto #0
-__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'Extractor', 'load_extractor', 'speed_perturb', 'log_mels',
-           'train_extractor']
+__all__ = ['DEFAULT_CONFIG', 'build_encoder', 'inference_fn', 'clip_normalise', 'Extractor', 'load_extractor', 'speed_perturb',
+           'log_mels', 'train_extractor']
 
 # %% ../nbs/06_encoder.ipynb #19704846
 DEFAULT_CONFIG = dict(n_mels=N_MELS, channels=[16, 32, 64, 64], dims=128, time_pool=TIME_POOL)
@@ -43,6 +43,15 @@ def inference_fn(model:keras.Model, n_features:int):
     else: fn = lambda t: model(t, training=False)
     return lambda x: keras.ops.convert_to_numpy(fn(x))
 
+# %% ../nbs/06_encoder.ipynb #947fc734
+def clip_normalise(S:np.ndarray, config:dict) -> np.ndarray:
+    "`S` less its own mean per band, by `config['clip_norm']`: 'mean' of all frames, 'speech_mean' of its speech frames, or none."
+    norm = config.get("clip_norm")
+    if norm == "mean": return S - S.mean(0)
+    if norm == "speech_mean": return S - S[speech_frames(S, config.get("speech_db", SPEECH_DB))].mean(0)
+    if norm: raise ValueError(f"unknown clip_norm {norm!r}")
+    return S
+
 # %% ../nbs/06_encoder.ipynb #26485b17
 class Extractor:
     "Log-mel normalisation + the frozen CNN encoder: audio → (frames, dims) features."
@@ -62,9 +71,8 @@ class Extractor:
         return self._fn(x)
 
     def normalise(self, S:np.ndarray) -> np.ndarray:
-        "The CNN's input: per-clip mean removal when `clip_norm='mean'`, then the training frames' per-band mean and std."
-        if self.config.get("clip_norm") == "mean": S = S - S.mean(0)
-        return (S - self.mean)/self.std
+        "The CNN's input: the clip's mean removed (`clip_norm`: 'mean' of all frames, 'speech_mean' of its speech frames), then the training frames' per-band mean and std."
+        return (clip_normalise(S, self.config) - self.mean)/self.std
 
     def from_log_mel(self, S:np.ndarray) -> np.ndarray:
         "Features (frames//4, dims) of one clip's log-mel spectrogram."
@@ -148,6 +156,9 @@ def train_extractor(train:pd.DataFrame,         # an audio index with `y`: the t
                     mels:list|None=None,        # the clips' log-mels, if already computed
                     speeds=(),                  # also train on the clips played at these speeds (e.g. 0.9, 1.1)
                     speed_mels:dict|None=None,  # speed → the clips' log-mels at that speed, if already computed
+                    crop:int=256,               # frames per training crop (100 a second)
+                    trim:bool=False,            # crop only from each clip's speech (`speech_span`), and take the band statistics there
+                    raw_mels:dict|None=None,    # speed → log-mels to find the speech in, when `mels` are normalised already
                    ) -> Extractor:
     if "split" in train and (train["split"] != "train").any():
         raise EmorecDataError("train_extractor was given validation clips: pass the training split only")
@@ -156,23 +167,24 @@ def train_extractor(train:pd.DataFrame,         # an audio index with `y`: the t
     t0 = time.time()
     if mels is None: mels = log_mels(train["path"].tolist())
     elif len(mels) != len(train): raise ValueError(f"{len(mels)} log-mels for {len(train)} clips")
-    allm = np.concatenate([S - S.mean(0) for S in mels] if cfg.get("clip_norm") == "mean" else mels)
-    cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()    # of the clips as they are
-    ex = Extractor(cfg)
     speeds = [float(s) for s in speeds if float(s) != 1.0]
     extra = [(speed_mels or {}).get(s) or log_mels(train["path"].tolist(), speed=s) for s in speeds]
     if any(len(m) != len(train) for m in extra): raise ValueError(f"speed_mels must hold one log-mel per clip ({len(train)})")
-    mels = [ex.normalise(S) for m in [mels, *extra] for S in m]
+    spans = [[speech_span(R) if trim else (0, len(R)) for R in (raw_mels or {}).get(s, m)] for s, m in zip([1.0, *speeds], [mels, *extra])]
+    allm = np.concatenate([clip_normalise(S, cfg)[a:b] for S, (a, b) in zip(mels, spans[0])])
+    cfg["mean"], cfg["std"] = allm.mean(0).tolist(), (allm.std(0) + 1e-3).tolist()    # of the training frames as the CNN sees them
+    ex = Extractor(cfg)
+    mels = [ex.normalise(S)[a:b] for m, sp in zip([mels, *extra], spans) for S, (a, b) in zip(m, sp)]
     n_cls = int(train["y"].max()) + 1
     inp = keras.Input((None, cfg["n_mels"]))
     h = keras.layers.GlobalAveragePooling1D()(ex.model(inp))
     out_ = keras.layers.Dense(n_cls, activation="softmax")(keras.layers.Dropout(0.3)(h))
     clf = keras.Model(inp, out_)
-    data = _Crops(mels, np.tile(train["y"].to_numpy(), 1 + len(extra)), batch_size, seed=seed)
+    data = _Crops(mels, np.tile(train["y"].to_numpy(), 1 + len(extra)), batch_size, crop=crop, seed=seed)
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs*len(data)))
     clf.compile(keras.optimizers.Adam(sched), "sparse_categorical_crossentropy", metrics=["accuracy"])
     hist = clf.fit(data, epochs=epochs, verbose=verbose)
-    ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name, speeds=[1.0, *speeds],
+    ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name, speeds=[1.0, *speeds], crop=crop, trim=trim,
                                 speakers=sorted(train["speaker"].unique().tolist()) if "speaker" in train else [],
                                 final_train_accuracy=float(hist.history["accuracy"][-1]), seconds=round(time.time() - t0, 1))
     ex.model.trainable = False

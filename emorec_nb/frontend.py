@@ -10,9 +10,9 @@ import numpy as np
 from .core import EmorecDataError
 
 # %% auto #0
-__all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', 'FRAME_RATE', 'MIN_SAMPLES', 'n_mel_frames',
-           'n_feature_frames', 'resample', 'load_audio', 'expected_frames', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'log_mel']
+__all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', 'FRAME_RATE', 'MIN_SAMPLES', 'SPEECH_DB',
+           'n_mel_frames', 'n_feature_frames', 'resample', 'load_audio', 'expected_frames', 'hz_to_mel', 'mel_to_hz',
+           'mel_filterbank', 'log_mel', 'speech_frames', 'speech_span']
 
 # %% ../nbs/05_frontend.ipynb #e6568661
 SR, WIN, HOP, N_FFT, N_MELS, FMIN, FMAX = 16000, 400, 160, 512, 64, 60.0, 7800.0
@@ -89,3 +89,18 @@ def log_mel(x:np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(x, WIN)[::HOP][:n]*_WINDOW
     power = np.abs(np.fft.rfft(frames, N_FFT, axis=1))**2
     return np.log(power.astype("float32") @ _FB + 1e-6)
+
+# %% ../nbs/05_frontend.ipynb #374e766b
+SPEECH_DB = 30.0                            # a frame is speech within 30 dB of its clip's loudest frame
+
+# %% ../nbs/05_frontend.ipynb #be742af7
+def speech_frames(S:np.ndarray, db:float=SPEECH_DB) -> np.ndarray:
+    "Which frames of the log-mel spectrogram `S` are speech: total mel power within `db` decibels of the loudest frame."
+    e = np.log(np.exp(S.astype(np.float64)).sum(1))
+    return e > e.max() - db/10*np.log(10)
+
+# %% ../nbs/05_frontend.ipynb #bc45e22f
+def speech_span(S:np.ndarray, db:float=SPEECH_DB, margin:int=10) -> tuple[int, int]:
+    "(start, stop) frames of `S` from its first to its last speech frame, `margin` frames (10 ms each) wider on each side."
+    i = np.flatnonzero(speech_frames(S, db))
+    return max(0, int(i[0]) - margin), min(len(S), int(i[-1]) + margin + 1)

@@ -13,8 +13,9 @@ import keras
 from keras import ops, layers
 
 # %% auto #0
-__all__ = ['BUILDERS', 'MODEL_FILES', 'MaskedPooling', 'FrameStandardize', 'build_bilstm', 'build_pooling', 'build_model',
-           'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info', 'lstm_kernel']
+__all__ = ['BUILDERS', 'MODEL_FILES', 'MaskedPooling', 'AttentiveStats', 'FrameStandardize', 'build_bilstm', 'build_pooling',
+           'build_model', 'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info',
+           'lstm_kernel']
 
 # %% ../nbs/09_models.ipynb #7a8c41e5
 @keras.saving.register_keras_serializable(package="emorec_nb")
@@ -39,6 +40,29 @@ class MaskedPooling(layers.Layer):
     def compute_mask(self, x, mask=None): return None
     def compute_output_shape(self, s): return (s[0], s[-1]*(1 if self.mode == "mean" else 2))
     def get_config(self): return {**super().get_config(), "mode": self.mode}
+
+# %% ../nbs/09_models.ipynb #98a894b2
+@keras.saving.register_keras_serializable(package="emorec_nb")
+class AttentiveStats(layers.Layer):
+    "Attention-weighted mean and standard deviation over the real (unmasked) frames: (batch, frames, d) → (batch, 2d)."
+    def __init__(self, units:int=64, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.supports_masking = units, True
+        self.score_hidden, self.score = layers.Dense(units, activation="tanh"), layers.Dense(1)
+
+    def build(self, s): self.score_hidden.build(s); self.score.build((*s[:-1], self.units))
+
+    def call(self, x, mask=None):
+        e = self.score(self.score_hidden(x))[..., 0]
+        if mask is not None: e = ops.where(mask, e, ops.full_like(e, -1e9))
+        a = ops.expand_dims(ops.softmax(e, axis=1), -1)
+        mean = ops.sum(a*x, axis=1)
+        var = ops.sum(a*ops.square(x - ops.expand_dims(mean, 1)), axis=1)
+        return ops.concatenate([mean, ops.sqrt(var + 1e-6)], axis=-1)
+
+    def compute_mask(self, x, mask=None): return None
+    def compute_output_shape(self, s): return (s[0], 2*s[-1])
+    def get_config(self): return {**super().get_config(), "units": self.units}
 
 # %% ../nbs/09_models.ipynb #a1f0c002
 @keras.saving.register_keras_serializable(package="emorec_nb")
@@ -71,7 +95,7 @@ def _input(n_features, standardize):
 # %% ../nbs/09_models.ipynb #0ab71bad
 def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), head:int=64, dropout:float=0.3,
                  l2:float=1e-4, input_dropout:float=0.1, standardize:bool=True,
-                 pool:str="mean_std",   # how the last LSTM's sequence becomes one vector: a `MaskedPooling` mode, or "last" (its final states)
+                 pool:str="attention",  # how the last LSTM's sequence becomes one vector: "attention" (`AttentiveStats`), a `MaskedPooling` mode, or "last" (its final states)
                 ) -> keras.Model:
     "Masking → standardise → per-frame dense → stacked bidirectional LSTMs → statistics over time → dense → softmax."
     spec = dict(kind="bilstm", n_features=n_features, n_classes=n_classes, dense=list(dense), lstm=list(lstm), head=head,
@@ -82,7 +106,8 @@ def build_bilstm(n_features:int, n_classes:int, dense=(128,), lstm=(128, 64), he
     for i, u in enumerate(lstm):
         x = layers.Bidirectional(layers.LSTM(u, return_sequences=pool != "last" or i < len(lstm) - 1), name=f"bilstm{i}")(x)
         if dropout: x = layers.Dropout(dropout, name=f"lstm_dropout{i}")(x)
-    if pool != "last": x = MaskedPooling(pool, name="pooling")(x)
+    if pool == "attention": x = AttentiveStats(name="pooling")(x)
+    elif pool != "last": x = MaskedPooling(pool, name="pooling")(x)
     x = layers.Dense(head, activation="relu", name="head")(x)
     if dropout: x = layers.Dropout(dropout, name="head_dropout")(x)
     m = keras.Model(inp, layers.Dense(n_classes, activation="softmax", name="emotion")(x), name="bilstm")

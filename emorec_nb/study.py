@@ -201,7 +201,8 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
     return clf
 
 # %% ../nbs/12_study.ipynb #1d0faea1
-STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=10, extractor_speeds=[0.9, 1.1], clip_norm="mean",
+STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=13, extractor_speeds=[0.9, 1.1],
+                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True,
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
 
@@ -234,11 +235,15 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     ex_dir = d/("extractor" if variant == "strict" else f"extractor_{variant}")
     if (ex_dir/"config.json").exists(): log(f"{name}: reusing {ex_dir}"); return load_extractor(ex_dir)
     shutil.rmtree(ex_dir, ignore_errors=True)
+    trim = p.get("extractor_trim", False)                   # studies begun before it existed resume as they began
     log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips at speeds 1.0"
-        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}; {p['extractor_epochs']} epochs)")
-    speed_mels = {s: [mels[f"{variant}@{s}"][i] for i in fit.index] for s in p.get("extractor_speeds", [])}
+        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {p['extractor_epochs']} epochs)")
+    at = lambda v, s: [mels[v if s == 1.0 else f"{v}@{s}"][i] for i in fit.index]
+    speeds = p.get("extractor_speeds", [])
     return train_extractor(fit.assign(split="train"), ex_dir, epochs=p["extractor_epochs"], seed=p["seed"], verbose=0,
-                           mels=[mels[variant][i] for i in fit.index], split_name=name, speeds=list(speed_mels), speed_mels=speed_mels,
+                           mels=at(variant, 1.0), split_name=name, speeds=speeds, speed_mels={s: at(variant, s) for s in speeds},
+                           crop=p.get("extractor_crop", 256), trim=trim,
+                           raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
                            config=dict(speaker_norm=True) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm")))
 
 # %% ../nbs/12_study.ipynb #8fd723f0
