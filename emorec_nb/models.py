@@ -17,6 +17,13 @@ __all__ = ['BUILDERS', 'MODEL_FILES', 'MaskedPooling', 'AttentiveStats', 'FrameS
            'build_model', 'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info',
            'lstm_kernel']
 
+# %% ../nbs/09_models.ipynb #fc3b103a
+def _weighted_mean_std(x, w, n):
+    "Mean and standard deviation over time of `x` (batch, frames, d), frames weighted by `w` (batch, frames, 1) summing to `n`."
+    mean = ops.sum(x*w, axis=1)/n
+    var = ops.sum(ops.square(x - ops.expand_dims(mean, 1))*w, axis=1)/n
+    return ops.concatenate([mean, ops.sqrt(var + 1e-6)], axis=-1)
+
 # %% ../nbs/09_models.ipynb #7a8c41e5
 @keras.saving.register_keras_serializable(package="emorec_nb")
 class MaskedPooling(layers.Layer):
@@ -30,11 +37,9 @@ class MaskedPooling(layers.Layer):
         m = ops.ones(ops.shape(x)[:2], dtype=x.dtype) if mask is None else ops.cast(mask, x.dtype)
         m3 = ops.expand_dims(m, -1)
         n = ops.maximum(ops.sum(m3, axis=1), 1.0)
+        if self.mode == "mean_std": return _weighted_mean_std(x, m3, n)
         mean = ops.sum(x*m3, axis=1)/n
         if self.mode == "mean": return mean
-        if self.mode == "mean_std":
-            var = ops.sum(ops.square(x - ops.expand_dims(mean, 1))*m3, axis=1)/n
-            return ops.concatenate([mean, ops.sqrt(var + 1e-6)], axis=-1)
         return ops.concatenate([mean, ops.max(ops.where(m3 > 0, x, ops.full_like(x, -1e9)), axis=1)], axis=-1)
 
     def compute_mask(self, x, mask=None): return None
@@ -55,10 +60,7 @@ class AttentiveStats(layers.Layer):
     def call(self, x, mask=None):
         e = self.score(self.score_hidden(x))[..., 0]
         if mask is not None: e = ops.where(mask, e, ops.full_like(e, -1e9))
-        a = ops.expand_dims(ops.softmax(e, axis=1), -1)
-        mean = ops.sum(a*x, axis=1)
-        var = ops.sum(a*ops.square(x - ops.expand_dims(mean, 1)), axis=1)
-        return ops.concatenate([mean, ops.sqrt(var + 1e-6)], axis=-1)
+        return _weighted_mean_std(x, ops.expand_dims(ops.softmax(e, axis=1), -1), 1.0)
 
     def compute_mask(self, x, mask=None): return None
     def compute_output_shape(self, s): return (s[0], 2*s[-1])
