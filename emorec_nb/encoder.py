@@ -8,7 +8,7 @@ import json, hashlib, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json
-from .frontend import load_audio, log_mel, resample, speech_frames, speech_span, N_MELS, TIME_POOL, SR, SPEECH_DB
+from .frontend import load_audio, log_mel, resample, speech_frames, speech_span, feature_span, N_MELS, TIME_POOL, SR, SPEECH_DB
 import keras
 
 # %% auto #0
@@ -74,9 +74,14 @@ class Extractor:
         "The CNN's input: the clip's mean removed (`clip_norm`: 'mean' of all frames, 'speech_mean' of its speech frames), then the training frames' per-band mean and std."
         return (clip_normalise(S, self.config) - self.mean)/self.std
 
-    def from_log_mel(self, S:np.ndarray) -> np.ndarray:
-        "Features (frames//4, dims) of one clip's log-mel spectrogram."
-        return self._call(self.normalise(S)[None].astype("float32"))[0]
+    def from_log_mel(self, S:np.ndarray,
+                     raw:np.ndarray|None=None,  # the clip's log-mel before speaker normalisation, where its speech is found (default `S`)
+                    ) -> np.ndarray:
+        "Features (frames//4, dims) of one clip's log-mel spectrogram; only those of its speech (`feature_span`) when the config has `span`."
+        F = self._call(self.normalise(S)[None].astype("float32"))[0]
+        if not self.config.get("span"): return F
+        s = feature_span(S if raw is None else raw, self.config.get("speech_db", SPEECH_DB))
+        return F[min(s.start, len(F) - 1):s.stop]            # speech only in the last few log-mel frames: the last feature frame
 
     def __call__(self, audio) -> np.ndarray:
         "Features of one clip, from a path or 16 kHz mono samples."

@@ -25,9 +25,11 @@ def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:s
     raise ValueError(f"unknown layout {layout!r}; use 'mirror' or 'flat'")
 
 # %% ../nbs/07_extract.ipynb #8df90c29
-def _valid(p:Path, frames:int, dims:int) -> bool:
-    try: return p.exists() and tuple(check_npy(p)) == (frames, dims)    # header *and* size: a cut-short file is redone
+def _valid(p:Path, frames:int, dims:int, span:bool=False) -> bool:
+    "Whether `p` holds a complete (frames, dims) array — with `span` (features cut to the speech), 1 to `frames` frames."
+    try: f, d = check_npy(p) if p.exists() else (0, 0)        # header *and* size: a cut-short file is redone
     except Exception: return False
+    return d == dims and (1 <= f <= frames if span else f == frames)
 
 # %% ../nbs/07_extract.ipynb #b39ea532
 def save_npy(p:Path, a:np.ndarray) -> Path:
@@ -58,13 +60,13 @@ def _check_manifest(out:Path, sha:str):
                               "choose another output directory")
 
 # %% ../nbs/07_extract.ipynb #1a6817a9
-def _still_to_do(paths, targets, dims:int):
+def _still_to_do(paths, targets, dims:int, span:bool=False):
     "(audio, target) pairs whose features are missing or cut short, the unreadable clips, and how many were done before."
     todo, bad, done_before = [], [], 0
     for p, t in zip(paths, targets):
         try: n = expected_frames(p)
         except Exception as e: bad.append((p, f"unreadable audio ({e})")); continue
-        if _valid(t, n, dims): done_before += 1
+        if _valid(t, n, dims, span): done_before += 1
         else: todo.append((p, t))
     return todo, bad, done_before
 
@@ -119,7 +121,7 @@ def extract_features(audio_dir:str|Path,       # clips, searched recursively
     write_json(out/"manifest.json", manifest)
     paths = idx["path"].tolist()[:limit]
     targets = [feature_path(p, audio_dir, out, layout) for p in paths]
-    todo, unreadable, done_before = _still_to_do(paths, targets, ex.dims)
+    todo, unreadable, done_before = _still_to_do(paths, targets, ex.dims, bool(ex.config.get("span")))
     t0 = time.time()
     done, audio_s, bad_audio = _encode(todo, ex, workers, chunk, progress and f"extract {audio_dir.name}")
     wall, bad = time.time() - t0, unreadable + bad_audio

@@ -12,7 +12,7 @@ from .core import EmorecDataError
 # %% auto #0
 __all__ = ['SR', 'WIN', 'HOP', 'N_FFT', 'N_MELS', 'FMIN', 'FMAX', 'TIME_POOL', 'FRAME_RATE', 'MIN_SAMPLES', 'SPEECH_DB',
            'n_mel_frames', 'n_feature_frames', 'resample', 'load_audio', 'expected_frames', 'hz_to_mel', 'mel_to_hz',
-           'mel_filterbank', 'log_mel', 'speech_frames', 'speech_span']
+           'mel_filterbank', 'log_mel', 'speech_frames', 'speech_span', 'feature_span']
 
 # %% ../nbs/05_frontend.ipynb #e6568661
 SR, WIN, HOP, N_FFT, N_MELS, FMIN, FMAX = 16000, 400, 160, 512, 64, 60.0, 7800.0
@@ -104,3 +104,9 @@ def speech_span(S:np.ndarray, db:float=SPEECH_DB, margin:int=10) -> tuple[int, i
     "(start, stop) frames of `S` from its first to its last speech frame, `margin` frames (10 ms each) wider on each side."
     i = np.flatnonzero(speech_frames(S, db))
     return max(0, int(i[0]) - margin), min(len(S), int(i[-1]) + margin + 1)
+
+# %% ../nbs/05_frontend.ipynb #11f16c82
+def feature_span(S:np.ndarray, db:float=SPEECH_DB, margin:int=10) -> slice:
+    "The feature frames (`TIME_POOL` log-mel frames each) that cover the speech span of the log-mel `S`."
+    a, b = speech_span(S, db, margin)
+    return slice(a//TIME_POOL, max(a//TIME_POOL + 1, -(-b//TIME_POOL)))

@@ -79,8 +79,8 @@ class Predictor:
             raise EmorecDataError(f"{len(clips)} clips are too few to normalise a speaker (at least {MIN_SPEAKER_CLIPS})")
         one = [0]*len(clips)
         if self.extractor.config.get("speaker_norm"):          # an extractor trained on speaker-normalised log-mels
-            mels = speaker_normalise([log_mel(load_audio(c)) for c in clips], one)
-            feats = [self.extractor.from_log_mel(S) for S in mels]
+            raw = [log_mel(load_audio(c)) for c in clips]
+            feats = [self.extractor.from_log_mel(S, R) for S, R in zip(speaker_normalise(raw, one), raw)]
         else: feats = [self.extractor(c) for c in clips]
         return [self._result(c, self._model_call(f)) for c, f in zip(clips, speaker_normalise(feats, one))]
 

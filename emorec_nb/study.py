@@ -202,7 +202,7 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=13, extractor_speeds=[0.9, 1.1],
-                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True,
+                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=True,
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
 
@@ -244,13 +244,14 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
                            mels=at(variant, 1.0), split_name=name, speeds=speeds, speed_mels={s: at(variant, s) for s in speeds},
                            crop=p.get("extractor_crop", 256), trim=trim,
                            raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
-                           config=dict(speaker_norm=True) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm")))
+                           config=dict(speaker_norm=True, span=p.get("feature_span", False)) if variant == "speaker_norm"
+                           else dict(clip_norm=p.get("clip_norm"), span=p.get("feature_span", False)))
 
 # %% ../nbs/12_study.ipynb #8fd723f0
 def _features(df, mels, ex, variant):
     "Every clip's features from its log-mel (speaker-normalised ones for `speaker_norm`, whose features are normalised too)."
     from emorec_nb.extract import speaker_normalise
-    feats = [ex.from_log_mel(S).astype("float32") for S in mels[variant]]
+    feats = [ex.from_log_mel(S, R).astype("float32") for S, R in zip(mels[variant], mels["strict"])]
     return speaker_normalise(feats, df["speaker"]) if variant == "speaker_norm" else feats
 
 # %% ../nbs/12_study.ipynb #4f2beadf
