@@ -202,7 +202,7 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=13, extractor_speeds=[0.9, 1.1],
-                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=True,
+                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
                       bilstm={}, pooling={}, final=True)
 
@@ -228,6 +228,12 @@ class _Log:
     def __call__(self, msg):
         if self.verbose: print(f"[{time.time() - self.t0:6.0f} s] {msg}", flush=True)
 
+# %% ../nbs/12_study.ipynb #beda1d49
+def _span_for(p:dict, variant:str) -> bool:
+    "Whether `variant`'s features are cut to each clip's speech: `feature_span` is True, False or a list of variants (studies begun before it existed: False)."
+    fs = p.get("feature_span", False)
+    return variant in fs if isinstance(fs, (list, tuple)) else bool(fs)
+
 # %% ../nbs/12_study.ipynb #1bb9cc47
 def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     "The extractor of a fold (or of the final models) for `variant`: reused when complete, else trained on `fit`."
@@ -236,6 +242,7 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     if (ex_dir/"config.json").exists(): log(f"{name}: reusing {ex_dir}"); return load_extractor(ex_dir)
     shutil.rmtree(ex_dir, ignore_errors=True)
     trim = p.get("extractor_trim", False)                   # studies begun before it existed resume as they began
+    span = _span_for(p, variant)
     log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips at speeds 1.0"
         f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {p['extractor_epochs']} epochs)")
     at = lambda v, s: [mels[v if s == 1.0 else f"{v}@{s}"][i] for i in fit.index]
@@ -244,8 +251,7 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
                            mels=at(variant, 1.0), split_name=name, speeds=speeds, speed_mels={s: at(variant, s) for s in speeds},
                            crop=p.get("extractor_crop", 256), trim=trim,
                            raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
-                           config=dict(speaker_norm=True, span=p.get("feature_span", False)) if variant == "speaker_norm"
-                           else dict(clip_norm=p.get("clip_norm"), span=p.get("feature_span", False)))
+                           config=dict(speaker_norm=True, span=span) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm"), span=span))
 
 # %% ../nbs/12_study.ipynb #8fd723f0
 def _features(df, mels, ex, variant):
