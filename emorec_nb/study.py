@@ -514,7 +514,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     except Exception as e:                  # a failed study says so; `resume=` continues it once the cause is fixed
         write_json(sdir/"status.json", dict(state="failed", error=f"{type(e).__name__}: {e}", pid=os.getpid()))
         raise
-    write_json(sdir/"status.json", dict(state="finished", seconds=round(time.time() - t0, 1), log_mel_seconds=round(t_mel, 1),
+    write_json(sdir/"status.json", dict(state="finished", seconds=round(time.time() - t0, 1), log_mel_seconds=round(t_mel, 1), resumed=bool(resume),
                                         final_runs={k: str(v) for k, v in runs.items()}, finished=time.strftime("%Y-%m-%d %H:%M:%S")))
     for t in r["tests"].values(): log(t["verdict"])
     return sdir
@@ -527,7 +527,7 @@ def final_runs(sdir:str|Path) -> dict:
 
 # %% ../nbs/12_study.ipynb #e5e0c002
 def study_timings(sdir:str|Path) -> pd.Series:
-    "Seconds per stage of a finished study: log-mels, extractors, each model over all folds, final runs, the rest."
+    "Seconds per stage of a finished study: log-mels, extractors, each model over all folds, final runs, the rest (not for a resumed study: its wall time spans runs)."
     sdir = Path(sdir); st = json.loads((sdir/"status.json").read_text())
     pred = pd.concat([pd.read_csv(f, usecols=["model", "seconds", "fold"]).iloc[:1] for f in sdir.glob("fold_*/pred_*.csv")])
     t = {"log-mels (once)": st.get("log_mel_seconds", 0.0),
@@ -535,7 +535,7 @@ def study_timings(sdir:str|Path) -> pd.Series:
          **{f"{m} (all folds)": float(g["seconds"].sum()) for m, g in pred.groupby("model")},
          "final extractors": sum(json.loads(c.read_text())["trained"]["seconds"] for c in sdir.glob("final/extractor*/config.json")),
          "final models": sum(json.loads((Path(r)/"status.json").read_text())["seconds"] for r in st.get("final_runs", {}).values())}
-    t["features, files, results"] = st["seconds"] - sum(t.values())
+    if not st.get("resumed"): t["features, files, results"] = st["seconds"] - sum(t.values())
     return pd.Series(t, name="seconds").round(1)
 
 # %% ../nbs/12_study.ipynb #4bc050e6

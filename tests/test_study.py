@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import BIN, ROOT, run, need_tool
+from emorec_nb.study import study_timings
 
 QUICK = ["--folds", "2", "--epochs", "1", "--patience", "1", "--extractor-epochs", "1"]
 STUDY_FILES = ["params.json", "status.json", "folds.csv", "cv_results.csv", "summary.json", "per_actor_uar.csv",
@@ -102,7 +103,10 @@ def test_a_study_killed_between_folds_resumes(demo, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "fold 1: done before" in r.stdout
     assert {f.name: f.read_bytes() for f in (sdir/"fold_1").glob("pred_*.csv")} == fold1          # kept, not redone
-    assert json.loads((sdir/"status.json").read_text())["state"] == "finished"
+    st = json.loads((sdir/"status.json").read_text())
+    assert st["state"] == "finished" and st["resumed"]
+    t = study_timings(sdir)                        # stage times, but no wall-time remainder for a study run in parts
+    assert "features, files, results" not in t and (t >= 0).all() and t["fold extractors"] > 0, t
     assert sorted(pd.read_csv(sdir/"cv_results.csv").fold.unique()) == [1, 2]
     check_folds(sdir)
 
