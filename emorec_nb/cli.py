@@ -56,7 +56,8 @@ BENCH_SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency",
 TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-3, seed=42, val_frac=0.2)
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
-STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", epochs=40, patience=10, models="baseline,pooling,bilstm")
+STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=15",
+                     patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
 def demo_parser() -> Parser:
@@ -277,8 +278,12 @@ def study_parser() -> Parser:
     ap.add_argument("--extractor-epochs", type=int, default=d["extractor_epochs"], help="CNN extractor epochs per fold")
     ap.add_argument("--extractor-speeds", default=d["extractor_speeds"], help="the extractor also trains on its clips played at these "
                     "speeds (comma-separated; 'none': as they are only)")
-    ap.add_argument("--epochs", type=int, default=d["epochs"], help="most epochs of a sequence model")
-    ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience")
+    ap.add_argument("--schedule", default=d["schedule"], choices=("cosine", "plateau"), help="sequence models: 'cosine' trains on "
+                    "fit + validation actors for fixed epochs; 'plateau' on fit actors with early stopping on validation ones")
+    ap.add_argument("--epochs", default=d["epochs"], help="epochs of the sequence models: one number, or pooling=N,bilstm=M "
+                    "(with --schedule plateau: the most)")
+    ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (--schedule plateau)")
+    ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the sequence models' targets")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
     ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
     return ap
@@ -295,6 +300,11 @@ def _study_args(ap, a):
     try: a.extractor_speeds = [] if a.extractor_speeds == "none" else [float(s) for s in a.extractor_speeds.split(",")]
     except ValueError: ap.error(f"--extractor-speeds: comma-separated numbers or 'none', not {a.extractor_speeds!r}")
     if not all(0.5 <= s <= 2 for s in a.extractor_speeds): ap.error("--extractor-speeds: speeds between 0.5 and 2")
+    try: a.epochs = int(a.epochs) if "=" not in a.epochs else {k.strip(): int(v) for k, v in (kv.split("=") for kv in a.epochs.split(","))}
+    except ValueError: ap.error(f"--epochs: a number or pooling=N,bilstm=M, not {a.epochs!r}")
+    if isinstance(a.epochs, dict) and set(a.epochs) != {"pooling", "bilstm"}: ap.error(f"--epochs: give both pooling=N and bilstm=M, not {sorted(a.epochs)}")
+    if min(a.epochs.values() if isinstance(a.epochs, dict) else [a.epochs]) < 1: ap.error("--epochs: at least 1")
+    if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
 
 # %% ../nbs/40_cli.ipynb #f07f615e
 def study(argv=None):
@@ -306,7 +316,8 @@ def study(argv=None):
     sdir = run_guarded(lambda: run_study(a.audio_dirs, out=a.out, resume=a.resume, folds=a.folds if a.folds == "emobox" else int(a.folds),
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
-                                         epochs=a.epochs, patience=a.patience, final=not a.no_final),
+                                         schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
+                                         final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

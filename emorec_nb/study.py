@@ -203,8 +203,8 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=18, extractor_speeds=[0.9, 1.1],
                       clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
-                      epochs=40, patience=10, batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"],
-                      bilstm={}, pooling={}, final=True)
+                      schedule="cosine", epochs=dict(pooling=60, bilstm=15), patience=10, label_smoothing=0.1,
+                      batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm={}, pooling={}, final=True)
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
@@ -273,20 +273,23 @@ def _log_mels(df, p) -> dict:
 
 # %% ../nbs/12_study.ipynb #f026af87
 def _train_neural(kind, fi, roles, work, p, classes):
-    "Train one sequence model on the fit speakers (early stopping on the val speakers); test probabilities and epochs."
+    """Train one sequence model of a fold: on the fit and val speakers for fixed epochs (`schedule` "cosine"), or on the
+    fit speakers with early stopping on the val speakers ("plateau", studies made before "cosine"); test probabilities and epochs."""
     from emorec_nb.batches import PaddedBatches
     from emorec_nb.trainer import train_one
     from emorec_nb.models import predict_in_order
-    tr, va, te = (fi[roles == r].reset_index(drop=True) for r in ("fit", "val", "test"))
+    schedule = p.get("schedule", "plateau")
+    tr = fi[np.isin(roles, ["fit", "val"] if schedule == "cosine" else ["fit"])].reset_index(drop=True)
+    va, te = (fi[roles == r].reset_index(drop=True) for r in ("val", "test"))
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     tds = PaddedBatches.from_index(tr, batch_size=p["batch_size"], seed=p["seed"], cache=True)
-    vds = PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=True)
+    vds = None if schedule == "cosine" else PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=True)
     tp = dict(seed=p["seed"], lr=p["lr"], epochs=p["epochs"], patience=p["patience"], policy=p["policy"], verbose=0,
-              devices=None, **{kind: p[kind]})
+              devices=None, schedule=schedule, label_smoothing=p.get("label_smoothing", 0.0), **{kind: p[kind]})
     model = train_one(kind, tds, vds, work, tp, int(fi["dims"].iloc[0]), len(classes), classes)
     prob = predict_in_order(model, PaddedBatches.from_index(te, batch_size=p["batch_size"], shuffle=False))
     h = pd.read_csv(work/f"history_{kind}.csv")
-    return prob, dict(best_epoch=int(h["val_accuracy"].idxmax()) + 1, epochs=len(h))
+    return prob, dict(best_epoch=len(h) if schedule == "cosine" else int(h["val_accuracy"].idxmax()) + 1, epochs=len(h))
 
 # %% ../nbs/12_study.ipynb #7a29f4c7
 def _baseline(feats, df, roles, p, n_classes):
@@ -442,10 +445,13 @@ def _final(sdir, df, mels, p, log) -> dict:
         suffix = "_spknorm" if variant == "speaker_norm" else ""
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
-        log(f"final {variant}: training both models on {df['speaker'].nunique() - len(val)} actors (early stopping on {', '.join(val)})")
+        schedule = p.get("schedule", "plateau")
+        log(f"final {variant}: training both models on {df['speaker'].nunique() - len(val)} actors ("
+            + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
-              lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"])
+              lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
+              schedule=schedule, label_smoothing=p.get("label_smoothing", 0.0))
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs
@@ -468,6 +474,7 @@ def _study_params(audio_dirs, params) -> dict:
     "A new study's parameters, checked."
     unknown = set(params) - set(STUDY_DEFAULTS)
     if unknown: raise TypeError(f"unknown study parameters: {sorted(unknown)}")
+    if params.get("schedule", "cosine") not in ("cosine", "plateau"): raise EmorecDataError(f"schedule must be 'cosine' or 'plateau', not {params['schedule']!r}")
     if not audio_dirs: raise EmorecDataError("a study needs at least one audio directory")
     dirs = [audio_dirs] if isinstance(audio_dirs, (str, Path)) else list(audio_dirs)
     p = {**STUDY_DEFAULTS, **params, "audio_dirs": [str(d) for d in dirs]}

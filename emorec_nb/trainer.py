@@ -16,13 +16,15 @@ import keras
 from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'train_one',
-           'train']
+__all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'SmoothedSparseCE',
+           'epochs_for', 'train_one', 'train']
 
 # %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
                 lr=1e-3, patience=15, seed=42, class_weights=False, batching="bucket", cache="auto",
-                bilstm={}, pooling={}, devices=None, on_bad="raise")
+                bilstm={}, pooling={}, devices=None, on_bad="raise",
+                schedule="plateau",      # "plateau": early stopping and LR halving on validation; "cosine": `epochs` epochs, LR cosine-decayed, last weights
+                label_smoothing=0.0)     # targets (1-s)·one-hot + s/classes
 
 # %% ../nbs/10_trainer.ipynb #a895f56b
 def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
@@ -153,16 +155,36 @@ class RunState(keras.callbacks.Callback):
         f = self.state["best_file"] or self.state["latest"]
         if f: self.model.load_weights(str(self.dir/f))
 
+# %% ../nbs/10_trainer.ipynb #759709f7
+@keras.saving.register_keras_serializable("emorec")
+class SmoothedSparseCE(keras.losses.Loss):
+    "Cross-entropy of integer labels against the smoothed targets (1 - `smoothing`)·one-hot + `smoothing`/classes."
+    def __init__(self, smoothing:float=0.1, name:str="smoothed_sparse_ce", **kwargs):
+        super().__init__(name=name, **kwargs); self.smoothing = smoothing
+    def call(self, y_true, y_pred):
+        y = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), keras.ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(y, y_pred, label_smoothing=self.smoothing)
+    def get_config(self): return {**super().get_config(), "smoothing": self.smoothing}
+
+# %% ../nbs/10_trainer.ipynb #ed0bec0f
+def epochs_for(p:dict, kind:str) -> int:
+    "The epochs of model `kind` in training parameters `p` (`epochs`: a number, or a dict by model kind)."
+    e = p["epochs"]
+    return int(e[kind] if isinstance(e, dict) else e)
+
 # %% ../nbs/10_trainer.ipynb #172faa6d
 def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
-    "Fit one model with the run's callbacks, resuming from its saved state; save its best weights as `.h5` in `run_dir`."
+    """Fit one model with the run's callbacks, resuming from its saved state; save it as `.h5` in `run_dir`: the best
+    validation epoch's weights (`schedule` "plateau"), or the last epoch's ("cosine", where `val_ds` may be None)."""
     keras.utils.set_random_seed(p["seed"])
     strategy = _strategy(p.get("devices"))
-    build = BUILDERS[kind]
+    build, epochs, cosine = BUILDERS[kind], epochs_for(p, kind), p.get("schedule", "plateau") == "cosine"
     def make():
         m = build(n_features, n_classes, **p.get(kind, {}))
         set_frame_stats(m, train_ds)
-        m.compile(keras.optimizers.Adam(p["lr"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        lr = keras.optimizers.schedules.CosineDecay(p["lr"], epochs*len(train_ds)) if cosine else p["lr"]
+        ls = p.get("label_smoothing", 0.0)
+        m.compile(keras.optimizers.Adam(lr), SmoothedSparseCE(ls) if ls else "sparse_categorical_crossentropy", metrics=["accuracy"])
         return m
     if strategy is not None:
         with strategy.scope(): model = make()
@@ -172,14 +194,15 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
         saved = json.loads(params_json.read_text())
         saved.setdefault("device", device_info())["lstm_kernel"] = lstm_kernel(model)
         write_json(params_json, saved)
-    es = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"])
-    rlr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)
-    state = RunState(run_dir, kind, train_ds, stateful=[es, rlr])
+    if cosine: cbs = []                                    # the schedule lives in the optimizer (its step count is in the saved state)
+    else: cbs = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"]),
+                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)]
+    state = RunState(run_dir, kind, train_ds, monitor=None if cosine else "val_accuracy", stateful=cbs)
     train_ds.epoch = state.state["epoch"]; train_ds._make_plan()   # the stream goes on with the plan of the epoch it resumes
     if p.get("verbose", 2): print(f"training {kind}" + (f" (resuming at epoch {train_ds.epoch})" if train_ds.epoch else ""), flush=True)
-    if train_ds.epoch < p["epochs"] and not state.state.get("stopped"):
+    if train_ds.epoch < epochs and not state.state.get("stopped"):
         model.fit(**train_ds.fit_args(), validation_data=val_ds,   # one data iterator for the run (see batches)
-                  epochs=p["epochs"], callbacks=[es, rlr, state], verbose=p.get("verbose", 2))
+                  epochs=epochs, callbacks=[*cbs, state], verbose=p.get("verbose", 2))
     state.load_best()
     model.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     ensure_space(run_dir/MODEL_FILES[kind], _nbytes(model))
@@ -201,6 +224,7 @@ def _check_params(params:dict) -> dict:
     p = {**DEFAULTS, **params}
     if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
     if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
+    if p["schedule"] not in ("plateau", "cosine"): raise ValueError(f"schedule must be 'plateau' or 'cosine', not {p['schedule']!r}")
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
@@ -275,7 +299,7 @@ def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_featu
     with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
         pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
     return dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
-                best_epoch=int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
+                best_epoch=len(h) if p.get("schedule") == "cosine" else int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
 
 # %% ../nbs/10_trainer.ipynb #34807c64
 def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
@@ -287,7 +311,8 @@ def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
         split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
         split_report=split_report(sp).reset_index().to_dict("records"),
         note=("SYNTHETIC demo corpus: these numbers check the pipeline, they are not emotion-recognition results. " if p["synthetic"] else "")
-             + "Validation actors also chose the early-stopping epoch and the checkpoint.",
+             + ("Validation actors also chose the early-stopping epoch and the checkpoint." if p.get("schedule", "plateau") == "plateau"
+                else "Each model trained for a fixed number of epochs (cosine schedule): the validation actors chose nothing."),
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
         best_model=best))
