@@ -481,6 +481,8 @@ def _study_params(audio_dirs, params) -> dict:
     p["models"] = list(p["models"])
     bad = [m for m in p["models"] if m not in MODELS]
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
+    missing = sorted({"pooling", "bilstm"} & set(p["models"]) - set(p["epochs"])) if isinstance(p["epochs"], dict) else []
+    if missing: raise EmorecDataError(f"epochs {p['epochs']} has no entry for {', '.join(missing)}")
     return p
 
 # %% ../nbs/12_study.ipynb #3ec81894

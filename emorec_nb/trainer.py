@@ -225,6 +225,8 @@ def _check_params(params:dict) -> dict:
     if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
     if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
     if p["schedule"] not in ("plateau", "cosine"): raise ValueError(f"schedule must be 'plateau' or 'cosine', not {p['schedule']!r}")
+    kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
+    if isinstance(p["epochs"], dict) and set(kinds) - set(p["epochs"]): raise ValueError(f"epochs {p['epochs']} has no entry for {', '.join(sorted(set(kinds) - set(p['epochs'])))}")
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
