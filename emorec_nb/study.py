@@ -276,20 +276,20 @@ def _train_neural(kind, fi, roles, work, p, classes):
     """Train one sequence model of a fold: on the fit and val speakers for fixed epochs (`schedule` "cosine"), or on the
     fit speakers with early stopping on the val speakers ("plateau", studies made before "cosine"); test probabilities and epochs."""
     from emorec_nb.batches import PaddedBatches
-    from emorec_nb.trainer import train_one
+    from emorec_nb.trainer import train_one, best_epoch
     from emorec_nb.models import predict_in_order
-    schedule = p.get("schedule", "plateau")
+    schedule = p["schedule"]
     tr = fi[np.isin(roles, ["fit", "val"] if schedule == "cosine" else ["fit"])].reset_index(drop=True)
     va, te = (fi[roles == r].reset_index(drop=True) for r in ("val", "test"))
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     tds = PaddedBatches.from_index(tr, batch_size=p["batch_size"], seed=p["seed"], cache=True)
     vds = None if schedule == "cosine" else PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=True)
     tp = dict(seed=p["seed"], lr=p["lr"], epochs=p["epochs"], patience=p["patience"], policy=p["policy"], verbose=0,
-              devices=None, schedule=schedule, label_smoothing=p.get("label_smoothing", 0.0), **{kind: p[kind]})
+              devices=None, schedule=schedule, label_smoothing=p["label_smoothing"], **{kind: p[kind]})
     model = train_one(kind, tds, vds, work, tp, int(fi["dims"].iloc[0]), len(classes), classes)
     prob = predict_in_order(model, PaddedBatches.from_index(te, batch_size=p["batch_size"], shuffle=False))
     h = pd.read_csv(work/f"history_{kind}.csv")
-    return prob, dict(best_epoch=len(h) if schedule == "cosine" else int(h["val_accuracy"].idxmax()) + 1, epochs=len(h))
+    return prob, dict(best_epoch=best_epoch(h, schedule), epochs=len(h))
 
 # %% ../nbs/12_study.ipynb #7a29f4c7
 def _baseline(feats, df, roles, p, n_classes):
@@ -445,13 +445,13 @@ def _final(sdir, df, mels, p, log) -> dict:
         suffix = "_spknorm" if variant == "speaker_norm" else ""
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
-        schedule = p.get("schedule", "plateau")
+        schedule = p["schedule"]
         log(f"final {variant}: training both models on {df['speaker'].nunique() - len(val)} actors ("
             + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
-              schedule=schedule, label_smoothing=p.get("label_smoothing", 0.0))
+              schedule=schedule, label_smoothing=p["label_smoothing"])
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs
@@ -497,7 +497,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     if resume:
         sdir = Path(resume)
         if not (sdir/"params.json").exists(): raise EmorecDataError(f"{sdir}: not a study folder (params.json is missing)")
-        p = json.loads((sdir/"params.json").read_text())
+        p = {"schedule": "plateau", "label_smoothing": 0.0, **json.loads((sdir/"params.json").read_text())}   # studies made before either existed
         if json.loads((sdir/"status.json").read_text()).get("state") == "finished": log(f"{sdir}: finished before"); return sdir
     else: p = _study_params(audio_dirs, params)
     t0 = time.time()

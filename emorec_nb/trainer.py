@@ -17,7 +17,7 @@ from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'SmoothedSparseCE',
-           'epochs_for', 'train_one', 'train']
+           'epochs_for', 'best_epoch', 'train_one', 'train']
 
 # %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
@@ -172,6 +172,11 @@ def epochs_for(p:dict, kind:str) -> int:
     e = p["epochs"]
     return int(e[kind] if isinstance(e, dict) else e)
 
+# %% ../nbs/10_trainer.ipynb #5dfbaa56
+def best_epoch(history:pd.DataFrame, schedule:str) -> int:
+    "The 1-based epoch whose weights a fit kept, from its `history` (one row per epoch): last ('cosine') or best `val_accuracy` ('plateau')."
+    return len(history) if schedule == "cosine" else int(history["val_accuracy"].idxmax()) + 1
+
 # %% ../nbs/10_trainer.ipynb #172faa6d
 def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
     """Fit one model with the run's callbacks, resuming from its saved state; save it as `.h5` in `run_dir`: the best
@@ -301,7 +306,7 @@ def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_featu
     with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
         pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
     return dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
-                best_epoch=len(h) if p.get("schedule") == "cosine" else int(h["val_accuracy"].idxmax()) + 1, seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
+                best_epoch=best_epoch(h, p.get("schedule", "plateau")), seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
 
 # %% ../nbs/10_trainer.ipynb #34807c64
 def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
