@@ -56,7 +56,7 @@ BENCH_SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency",
 TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-3, seed=42, val_frac=0.2)
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
-STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=15",
+STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
                      patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm")
 
 # %% ../nbs/40_cli.ipynb #37319cdc

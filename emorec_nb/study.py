@@ -203,8 +203,8 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=18, extractor_speeds=[0.9, 1.1],
                       clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
-                      schedule="cosine", epochs=dict(pooling=60, bilstm=15), patience=10, label_smoothing=0.1,
-                      batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm={}, pooling={}, final=True)
+                      schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
+                      batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True)
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
