@@ -17,7 +17,7 @@ from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'SmoothedSparseCE',
-           'epochs_for', 'best_epoch', 'train_one', 'train']
+           'epochs_for', 'best_epoch', 'check_schedule', 'train_one', 'train']
 
 # %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
@@ -177,6 +177,13 @@ def best_epoch(history:pd.DataFrame, schedule:str) -> int:
     "The 1-based epoch whose weights a fit kept, from its `history` (one row per epoch): last ('cosine') or best `val_accuracy` ('plateau')."
     return len(history) if schedule == "cosine" else int(history["val_accuracy"].idxmax()) + 1
 
+# %% ../nbs/10_trainer.ipynb #784da53f
+def check_schedule(schedule:str, epochs, kinds) -> None:
+    "Raise `EmorecDataError` for an unknown `schedule`, or per-model `epochs` (a dict) without an entry for one of the model `kinds` trained."
+    if schedule not in ("plateau", "cosine"): raise EmorecDataError(f"schedule must be 'plateau' or 'cosine', not {schedule!r}")
+    missing = sorted(set(kinds) - set(epochs)) if isinstance(epochs, dict) else []
+    if missing: raise EmorecDataError(f"epochs {epochs} has no entry for {', '.join(missing)}")
+
 # %% ../nbs/10_trainer.ipynb #172faa6d
 def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
     """Fit one model with the run's callbacks, resuming from its saved state; save it as `.h5` in `run_dir`: the best
@@ -229,9 +236,8 @@ def _check_params(params:dict) -> dict:
     p = {**DEFAULTS, **params}
     if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
     if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
-    if p["schedule"] not in ("plateau", "cosine"): raise ValueError(f"schedule must be 'plateau' or 'cosine', not {p['schedule']!r}")
     kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
-    if isinstance(p["epochs"], dict) and set(kinds) - set(p["epochs"]): raise ValueError(f"epochs {p['epochs']} has no entry for {', '.join(sorted(set(kinds) - set(p['epochs'])))}")
+    check_schedule(p["schedule"], p["epochs"], kinds)
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
