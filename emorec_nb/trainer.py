@@ -312,7 +312,7 @@ def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_featu
     with atomic_path(run_dir/f"val_predictions_{kind}.csv") as tmp:
         pd.DataFrame(prob, columns=classes).assign(clip_id=va["clip_id"], true=va["label"]).to_csv(tmp, index=False)
     return dict(metrics=evaluate(va["y"], prob, classes, va["corpus"]), epochs=int(len(h)),
-                best_epoch=best_epoch(h, p.get("schedule", "plateau")), seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
+                best_epoch=best_epoch(h, p["schedule"]), seconds=round(time.time() - t0, 1), replicas=getattr(model, "replicas", None))
 
 # %% ../nbs/10_trainer.ipynb #34807c64
 def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
@@ -324,7 +324,7 @@ def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
         split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
         split_report=split_report(sp).reset_index().to_dict("records"),
         note=("SYNTHETIC demo corpus: these numbers check the pipeline, they are not emotion-recognition results. " if p["synthetic"] else "")
-             + ("Validation actors also chose the early-stopping epoch and the checkpoint." if p.get("schedule", "plateau") == "plateau"
+             + ("Validation actors also chose the early-stopping epoch and the checkpoint." if p["schedule"] == "plateau"
                 else "Each model trained for a fixed number of epochs (cosine schedule): the validation actors chose nothing."),
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
