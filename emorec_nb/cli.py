@@ -57,7 +57,7 @@ TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
 STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
-                     patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm")
+                     patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm", seeds="pooling=1,bilstm=2")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
 def demo_parser() -> Parser:
@@ -284,9 +284,20 @@ def study_parser() -> Parser:
                     "(with --schedule plateau: the most)")
     ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (--schedule plateau)")
     ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the sequence models' targets")
+    ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each sequence model: "
+                    "one number, or pooling=N,bilstm=M")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
     ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
     return ap
+
+# %% ../nbs/40_cli.ipynb #a3cc62b1
+def _per_model(ap, flag:str, value:str):
+    "`value` of `flag` (`--epochs`, `--seeds`): one number for both sequence models, or pooling=N,bilstm=M; each at least 1."
+    try: v = int(value) if "=" not in value else {k.strip(): int(n) for k, n in (kv.split("=") for kv in value.split(","))}
+    except ValueError: ap.error(f"{flag}: a number or pooling=N,bilstm=M, not {value!r}")
+    if isinstance(v, dict) and set(v) != {"pooling", "bilstm"}: ap.error(f"{flag}: give both pooling=N and bilstm=M, not {sorted(v)}")
+    if min(v.values() if isinstance(v, dict) else [v]) < 1: ap.error(f"{flag}: at least 1")
+    return v
 
 # %% ../nbs/40_cli.ipynb #277233d9
 def _study_args(ap, a):
@@ -300,10 +311,7 @@ def _study_args(ap, a):
     try: a.extractor_speeds = [] if a.extractor_speeds == "none" else [float(s) for s in a.extractor_speeds.split(",")]
     except ValueError: ap.error(f"--extractor-speeds: comma-separated numbers or 'none', not {a.extractor_speeds!r}")
     if not all(0.5 <= s <= 2 for s in a.extractor_speeds): ap.error("--extractor-speeds: speeds between 0.5 and 2")
-    try: a.epochs = int(a.epochs) if "=" not in a.epochs else {k.strip(): int(v) for k, v in (kv.split("=") for kv in a.epochs.split(","))}
-    except ValueError: ap.error(f"--epochs: a number or pooling=N,bilstm=M, not {a.epochs!r}")
-    if isinstance(a.epochs, dict) and set(a.epochs) != {"pooling", "bilstm"}: ap.error(f"--epochs: give both pooling=N and bilstm=M, not {sorted(a.epochs)}")
-    if min(a.epochs.values() if isinstance(a.epochs, dict) else [a.epochs]) < 1: ap.error("--epochs: at least 1")
+    a.epochs, a.seeds = _per_model(ap, "--epochs", a.epochs), _per_model(ap, "--seeds", a.seeds)
     if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
 
 # %% ../nbs/40_cli.ipynb #f07f615e
@@ -317,7 +325,7 @@ def study(argv=None):
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
                                          schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
-                                         final=not a.no_final),
+                                         seeds=a.seeds, final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

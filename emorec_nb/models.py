@@ -14,8 +14,8 @@ from keras import ops, layers
 
 # %% auto #0
 __all__ = ['BUILDERS', 'MODEL_FILES', 'MaskedPooling', 'AttentiveStats', 'FrameStandardize', 'build_bilstm', 'build_pooling',
-           'build_model', 'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model', 'device_info',
-           'lstm_kernel']
+           'build_model', 'predict_in_order', 'set_frame_stats', 'save_h5', 'read_spec', 'load_model',
+           'average_members', 'device_info', 'lstm_kernel']
 
 # %% ../nbs/09_models.ipynb #fc3b103a
 def _weighted_mean_std(x, w, n):
@@ -145,9 +145,9 @@ MODEL_FILES = {"bilstm": "lstm_model.h5", "pooling": "pooling_model.h5"}   # mod
 # %% ../nbs/09_models.ipynb #6d146503
 def build_model(spec:dict) -> keras.Model:
     "Build a model from its spec (`model.spec`)."
-    s = dict(spec); kind = s.pop("kind")
+    s = dict(spec); kind, n = s.pop("kind"), s.pop("members", 1)
     if kind not in BUILDERS: raise ValueError(f"unknown model kind {kind!r}; use one of {list(BUILDERS)}")
-    return BUILDERS[kind](**s)
+    return BUILDERS[kind](**s) if n == 1 else average_members([BUILDERS[kind](**s) for _ in range(n)])
 
 # %% ../nbs/09_models.ipynb #6041cecf
 def predict_in_order(model, ds) -> np.ndarray:
@@ -203,6 +203,15 @@ def load_model(path:str|Path) -> keras.Model:
     model.load_weights(str(path))
     model.meta = meta
     return model
+
+# %% ../nbs/09_models.ipynb #75de1602
+def average_members(members:list) -> keras.Model:
+    "One model whose class probabilities are the mean of `members`' (models of one spec, e.g. trained from different seeds); saved and loaded like one."
+    inp = keras.Input((None, members[0].spec["n_features"]), name="features")
+    outs = [keras.Model(m.input, m.output, name=f"{m.name}_{i}")(inp) for i, m in enumerate(members)]
+    m = keras.Model(inp, layers.Average(name="mean_probabilities")(outs), name=members[0].name)
+    m.spec = {**members[0].spec, "members": len(members)}
+    return m
 
 # %% ../nbs/09_models.ipynb #7f114170
 def device_info() -> dict:

@@ -204,7 +204,8 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=18, extractor_speeds=[0.9, 1.1],
                       clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
-                      batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True)
+                      batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True,
+                      seeds=dict(pooling=1, bilstm=2))
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
@@ -276,7 +277,7 @@ def _train_neural(kind, fi, roles, work, p, classes):
     """Train one sequence model of a fold: on the fit and val speakers for fixed epochs (`schedule` "cosine"), or on the
     fit speakers with early stopping on the val speakers ("plateau", studies made before "cosine"); test probabilities and epochs."""
     from emorec_nb.batches import PaddedBatches
-    from emorec_nb.trainer import train_one, best_epoch
+    from emorec_nb.trainer import train_one, best_epoch, seeds_for
     from emorec_nb.models import predict_in_order
     schedule = p["schedule"]
     tr = fi[np.isin(roles, ["fit", "val"] if schedule == "cosine" else ["fit"])].reset_index(drop=True)
@@ -285,11 +286,11 @@ def _train_neural(kind, fi, roles, work, p, classes):
     tds = PaddedBatches.from_index(tr, batch_size=p["batch_size"], seed=p["seed"], cache=True)
     vds = None if schedule == "cosine" else PaddedBatches.from_index(va, batch_size=p["batch_size"], shuffle=False, cache=True)
     tp = dict(seed=p["seed"], lr=p["lr"], epochs=p["epochs"], patience=p["patience"], policy=p["policy"], verbose=0,
-              devices=None, schedule=schedule, label_smoothing=p["label_smoothing"], **{kind: p[kind]})
+              devices=None, schedule=schedule, label_smoothing=p["label_smoothing"], seeds=p["seeds"], **{kind: p[kind]})
     model = train_one(kind, tds, vds, work, tp, int(fi["dims"].iloc[0]), len(classes), classes)
     prob = predict_in_order(model, PaddedBatches.from_index(te, batch_size=p["batch_size"], shuffle=False))
     h = pd.read_csv(work/f"history_{kind}.csv")
-    return prob, dict(best_epoch=best_epoch(h, schedule), epochs=len(h))
+    return prob, dict(best_epoch=best_epoch(h, schedule), epochs=len(h), seeds=seeds_for(p, kind))
 
 # %% ../nbs/12_study.ipynb #7a29f4c7
 def _baseline(feats, df, roles, p, n_classes):
@@ -451,7 +452,7 @@ def _final(sdir, df, mels, p, log) -> dict:
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
-              schedule=schedule, label_smoothing=p["label_smoothing"])
+              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=p["seeds"])
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs
@@ -481,7 +482,7 @@ def _study_params(audio_dirs, params) -> dict:
     bad = [m for m in p["models"] if m not in MODELS]
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     from emorec_nb.trainer import check_schedule         # the trainer's own check (this imports Keras, which the study needs next)
-    check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"])
+    check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"], p["seeds"])
     return p
 
 # %% ../nbs/12_study.ipynb #3ec81894
@@ -496,7 +497,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     if resume:
         sdir = Path(resume)
         if not (sdir/"params.json").exists(): raise EmorecDataError(f"{sdir}: not a study folder (params.json is missing)")
-        p = {"schedule": "plateau", "label_smoothing": 0.0, **json.loads((sdir/"params.json").read_text())}   # studies made before either existed
+        p = {"schedule": "plateau", "label_smoothing": 0.0, "seeds": 1, **json.loads((sdir/"params.json").read_text())}   # studies made before these existed
         if json.loads((sdir/"status.json").read_text()).get("state") == "finished": log(f"{sdir}: finished before"); return sdir
     else: p = _study_params(audio_dirs, params)
     t0 = time.time()

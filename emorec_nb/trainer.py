@@ -13,18 +13,20 @@ from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
 from .metrics import evaluate, comparison_table, confusion_figure, save_figure
 import keras
-from .models import BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel
+from .models import (BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel,
+                              average_members)
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'SmoothedSparseCE',
-           'epochs_for', 'best_epoch', 'check_schedule', 'train_one', 'train']
+           'epochs_for', 'seeds_for', 'best_epoch', 'check_schedule', 'train_one', 'train']
 
 # %% ../nbs/10_trainer.ipynb #91cd804b
 DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", val_frac=0.2, epochs=80, batch_size=32,
                 lr=1e-3, patience=15, seed=42, class_weights=False, batching="bucket", cache="auto",
                 bilstm={}, pooling={}, devices=None, on_bad="raise",
                 schedule="plateau",      # "plateau": early stopping and LR halving on validation; "cosine": `epochs` epochs, LR cosine-decayed, last weights
-                label_smoothing=0.0)     # targets (1-s)·one-hot + s/classes
+                label_smoothing=0.0,     # targets (1-s)·one-hot + s/classes
+                seeds=1)                 # trainings averaged into each saved model (`models.average_members`): a number, or one per model kind
 
 # %% ../nbs/10_trainer.ipynb #a895f56b
 def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
@@ -84,7 +86,7 @@ def _strategy(devices):
 # %% ../nbs/10_trainer.ipynb #4e5b71e0
 def _nbytes(model) -> int:
     "About how many bytes the model's weights and optimizer state take in an .h5 file."
-    vs = list(model.weights) + (list(model.optimizer.variables) if model.optimizer is not None else [])
+    vs = list(model.weights) + (list(model.optimizer.variables) if getattr(model, "optimizer", None) is not None else [])
     return int(sum(np.prod(v.shape) for v in vs))*4 + (256 << 10)
 
 # %% ../nbs/10_trainer.ipynb #2599c728
@@ -172,22 +174,35 @@ def epochs_for(p:dict, kind:str) -> int:
     e = p["epochs"]
     return int(e[kind] if isinstance(e, dict) else e)
 
+# %% ../nbs/10_trainer.ipynb #e6c6fe00
+def seeds_for(p:dict, kind:str) -> int:
+    "How many trainings (seeds) are averaged into model `kind` in training parameters `p` (`seeds`: a number, or a dict by model kind; absent: 1)."
+    s = p.get("seeds", 1)
+    return int(s.get(kind, 1) if isinstance(s, dict) else s)
+
 # %% ../nbs/10_trainer.ipynb #5dfbaa56
 def best_epoch(history:pd.DataFrame, schedule:str) -> int:
     "The 1-based epoch whose weights a fit kept, from its `history` (one row per epoch): last ('cosine') or best `val_accuracy` ('plateau')."
     return len(history) if schedule == "cosine" else int(history["val_accuracy"].idxmax()) + 1
 
 # %% ../nbs/10_trainer.ipynb #784da53f
-def check_schedule(schedule:str, epochs, kinds) -> None:
-    "Raise `EmorecDataError` for an unknown `schedule`, or per-model `epochs` (a dict) without an entry for one of the model `kinds` trained."
+def check_schedule(schedule:str, epochs, kinds, seeds=1) -> None:
+    "Raise `EmorecDataError` for an unknown `schedule`, per-model `epochs` (a dict) without an entry for one of the model `kinds` trained, or `seeds` that are not whole numbers ≥ 1."
     if schedule not in ("plateau", "cosine"): raise EmorecDataError(f"schedule must be 'plateau' or 'cosine', not {schedule!r}")
     missing = sorted(set(kinds) - set(epochs)) if isinstance(epochs, dict) else []
     if missing: raise EmorecDataError(f"epochs {epochs} has no entry for {', '.join(missing)}")
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in (seeds.values() if isinstance(seeds, dict) else [seeds])):
+        raise EmorecDataError(f"seeds must be a whole number ≥ 1 or one per model kind, not {seeds!r}")
+
+# %% ../nbs/10_trainer.ipynb #68d99049
+def _reseeded(ds, seed:int):
+    "`ds` (a `PaddedBatches`) drawing its batch order from `seed` from now on."
+    ds.seed = seed; ds._make_plan()
+    return ds
 
 # %% ../nbs/10_trainer.ipynb #172faa6d
-def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
-    """Fit one model with the run's callbacks, resuming from its saved state; save it as `.h5` in `run_dir`: the best
-    validation epoch's weights (`schedule` "plateau"), or the last epoch's ("cosine", where `val_ds` may be None)."""
+def _fit_member(kind:str, name:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int) -> keras.Model:
+    "Fit one training of model `kind` from seed `p['seed']`, with its resume state and history under `name`; returns it with the weights it keeps."
     keras.utils.set_random_seed(p["seed"])
     strategy = _strategy(p.get("devices"))
     build, epochs, cosine = BUILDERS[kind], epochs_for(p, kind), p.get("schedule", "plateau") == "cosine"
@@ -202,21 +217,36 @@ def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, 
         with strategy.scope(): model = make()
     else: model = make()
     params_json = Path(run_dir)/"params.json"
-    if kind == "bilstm" and params_json.exists():                # what the run really ran on, for the report
+    if name == "bilstm" and params_json.exists():                # what the run really ran on, for the report
         saved = json.loads(params_json.read_text())
         saved.setdefault("device", device_info())["lstm_kernel"] = lstm_kernel(model)
         write_json(params_json, saved)
     if cosine: cbs = []                                    # the schedule lives in the optimizer (its step count is in the saved state)
     else: cbs = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"]),
                  keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)]
-    state = RunState(run_dir, kind, train_ds, monitor=None if cosine else "val_accuracy", stateful=cbs)
+    state = RunState(run_dir, name, train_ds, monitor=None if cosine else "val_accuracy", stateful=cbs)
     train_ds.epoch = state.state["epoch"]; train_ds._make_plan()   # the stream goes on with the plan of the epoch it resumes
-    if p.get("verbose", 2): print(f"training {kind}" + (f" (resuming at epoch {train_ds.epoch})" if train_ds.epoch else ""), flush=True)
+    if p.get("verbose", 2): print(f"training {name}" + (f" (resuming at epoch {train_ds.epoch})" if train_ds.epoch else ""), flush=True)
     if train_ds.epoch < epochs and not state.state.get("stopped"):
         model.fit(**train_ds.fit_args(), validation_data=val_ds,   # one data iterator for the run (see batches)
                   epochs=epochs, callbacks=[*cbs, state], verbose=p.get("verbose", 2))
     state.load_best()
     model.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    return model
+
+
+# %% ../nbs/10_trainer.ipynb #82e80cef
+def train_one(kind:str, train_ds, val_ds, run_dir:Path, p:dict, n_features:int, n_classes:int, classes) -> keras.Model:
+    """Fit one model with the run's callbacks, resuming from its saved state; save it as `.h5` in `run_dir`: the best
+    validation epoch's weights (`schedule` "plateau"), or the last epoch's ("cosine", where `val_ds` may be None).
+    With `seeds_for(p, kind)` = N > 1 it fits N trainings (seeds `p['seed']` + i, batch order from the dataset's seed + i;
+    history and resume state of the first under `kind`, of the others under `kind_seedI`) and saves their average."""
+    seed0, n = train_ds.seed, seeds_for(p, kind)
+    try: members = [_fit_member(kind, kind if i == 0 else f"{kind}_seed{i}", _reseeded(train_ds, seed0 + i), val_ds, run_dir,
+                                {**p, "seed": p["seed"] + i}, n_features, n_classes) for i in range(n)]
+    finally: _reseeded(train_ds, seed0)
+    model = members[0] if n == 1 else average_members(members)
+    model.replicas = members[0].replicas
     ensure_space(run_dir/MODEL_FILES[kind], _nbytes(model))
     save_h5(model, run_dir/MODEL_FILES[kind], classes=list(classes), policy=p["policy"], kind=kind)
     return model
@@ -237,7 +267,7 @@ def _check_params(params:dict) -> dict:
     if p["model"] not in ("bilstm", "pooling", "both"): raise ValueError(f"model must be bilstm, pooling or both, not {p['model']!r}")
     if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
     kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
-    check_schedule(p["schedule"], p["epochs"], kinds)
+    check_schedule(p["schedule"], p["epochs"], kinds, p["seeds"])
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
