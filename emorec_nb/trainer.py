@@ -225,6 +225,7 @@ def _fit_member(kind:str, name:str, train_ds, val_ds, run_dir:Path, p:dict, n_fe
     else: cbs = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=p["patience"]),
                  keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, p["patience"]//3), min_lr=1e-5)]
     state = RunState(run_dir, name, train_ds, monitor=None if cosine else "val_accuracy", stateful=cbs)
+    state.set_model(model)                                 # `fit` does it too, but a training that had finished before a kill skips `fit`
     train_ds.epoch = state.state["epoch"]; train_ds._make_plan()   # the stream goes on with the plan of the epoch it resumes
     if p.get("verbose", 2): print(f"training {name}" + (f" (resuming at epoch {train_ds.epoch})" if train_ds.epoch else ""), flush=True)
     if train_ds.epoch < epochs and not state.state.get("stopped"):

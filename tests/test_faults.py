@@ -118,6 +118,26 @@ def test_a_resumed_run_is_the_run_it_would_have_been(demo, tmp_path):
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5)   # same losses: weights, optimizer, dropout RNG, LR
 
 
+
+def test_a_model_averaged_over_seeds_resumes_inside_its_second_training(demo, tmp_path):
+    """Killed in the second of a BiLSTM's two trainings (`seeds=2`) and resumed: the first is not trained again, the
+    second goes on from its last epoch, and both histories are an uninterrupted run's."""
+    code = ("import sys; from emorec_nb.trainer import train; "
+            "train(run_dir=sys.argv[1], feature_dirs=sys.argv[2:], model='bilstm', epochs=3, patience=50, seeds=2)")
+    cmd = lambda d: [str(BIN/"python"), "-c", code, str(d), *demo["features"]]
+    r = run(cmd(tmp_path/"a"), timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    b, state = tmp_path/"b", tmp_path/"b"/".backup"/"bilstm_seed1"/"state.json"
+    start_and_kill(cmd(b), tmp_path/"b.log", lambda out: state.exists())
+    assert json.loads(state.read_text())["epoch"] < 3 and not (b/"lstm_model.h5").exists()
+    first = (b/"history_bilstm.csv").stat().st_mtime_ns
+    resume(b)
+    assert (b/"history_bilstm.csv").stat().st_mtime_ns == first                  # the first training was not run again
+    for h in ("history_bilstm.csv", "history_bilstm_seed1.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path/"a"/h), pd.read_csv(b/h), check_exact=False, rtol=1e-5)
+    from emorec_nb.models import read_spec
+    assert read_spec(b/"lstm_model.h5")["members"] == 2 and not (b/".backup").exists()
+
 # -- full and read-only disks ---------------------------------------------------------------------------------------
 
 def test_training_on_a_full_disk_fails_cleanly_and_resumes_once_there_is_space(demo, tmpfs):
