@@ -14,7 +14,7 @@ from .batches import PaddedBatches
 from .metrics import evaluate, comparison_table, confusion_figure, save_figure
 import keras
 from .models import (BUILDERS, MODEL_FILES, save_h5, load_model, predict_in_order, set_frame_stats, device_info, lstm_kernel,
-                              average_members)
+                     average_members)
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'load_feature_index', 'extractor_speakers', 'choose_split', 'plan_digest', 'RunState', 'SmoothedSparseCE',
