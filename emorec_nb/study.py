@@ -322,7 +322,8 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
             else:
                 if fi is None: fi = write_features(fdir/".features"/variant, df, feats, dict(extractor=dict(sha256=ex.sha256())))
                 prob, info = _train_neural(m, fi, roles, fdir/".work"/f"{variant}_{m}", p, classes)
-                shutil.copy(fdir/".work"/f"{variant}_{m}"/f"history_{m}.csv", fdir/f"history_{variant}_{m}.csv")
+                for h in (fdir/".work"/f"{variant}_{m}").glob(f"history_{m}*.csv"):     # every training's (seeds: history_bilstm_seed1.csv)
+                    shutil.copy(h, fdir/f"history_{variant}_{h.name.removeprefix('history_')}")
             out = pd.DataFrame(prob, columns=[f"p_{c}" for c in classes]).assign(
                 fold=f, variant=variant, model=m, clip_id=te["clip_id"].to_numpy(), speaker=te["speaker"].to_numpy(),
                 y=te["y"].to_numpy(), pred=prob.argmax(1), seconds=round(time.time() - t0, 1), info=json.dumps(info))

@@ -49,6 +49,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert set(STUDY_FILES) <= names and {"report.ipynb", "report.html"} <= names, names
     check_folds(sdir)
     assert (sdir/"fold_1"/"extractor_speaker_norm"/"config.json").exists()       # speaker_norm has an extractor of its own
+    for v in ("strict", "speaker_norm"):                     # the BiLSTM trains twice (seeds 0 and 1): both trainings' curves are kept
+        assert {f.name for f in (sdir/"fold_1").glob(f"history_{v}_bilstm*.csv")} == {f"history_{v}_bilstm.csv", f"history_{v}_bilstm_seed1.csv"}
     cv = pd.read_csv(sdir/"cv_results.csv")
     assert len(cv[cv.model != "ensemble"]) == 2*3*2 and set(cv.variant) == {"strict", "speaker_norm"}                 # folds × models × variants
     assert set(cv.model) == {"baseline", "pooling", "bilstm", "ensemble"} and cv.uar.between(0, 1).all()
@@ -58,6 +60,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     for png in sdir.glob("*.png"): assert png.read_bytes()[:4] == b"\x89PNG"
     runs = json.loads((sdir/"status.json").read_text())["final_runs"]
     assert last == f"final run: {runs['strict']}" and Path(runs["speaker_norm"]).name.endswith("_spknorm")
+    from emorec_nb.models import read_spec
+    for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == 2    # the final runs average what the folds averaged
     for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
     report = json.loads((sdir/"report.ipynb").read_text())
     outputs = json.dumps([c.get("outputs", []) for c in report["cells"]])
