@@ -12,8 +12,8 @@ from .core import EmorecDataError, os_error_message, import_keras
 # %% auto #0
 __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_OPTIONS', 'MIN_SPEAKER_CLIPS', 'Parser',
            'existing_dir', 'run_guarded', 'demo_parser', 'demo', 'download_parser', 'download',
-           'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'train',
-           'predict_parser', 'predict', 'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
+           'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_model',
+           'train', 'predict_parser', 'predict', 'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -53,7 +53,8 @@ DEMO_SIZES = ("tiny", "small", "medium", "large")
 BENCH_SECTIONS = ("efficiency", "training", "pipeline", "extraction", "latency", "memory")
 
 # %% ../nbs/40_cli.ipynb #9147a842
-TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-3, seed=42, val_frac=0.2)
+TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-3, seed=42, val_frac=0.2, schedule="plateau",
+                     label_smoothing=0.0, seeds=1)
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
 STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
@@ -166,17 +167,26 @@ def train_parser() -> Parser:
     "Arguments of `emorec-train`."
     d = TRAIN_OPTIONS
     ap = Parser("emorec-train", "Train the BiLSTM and/or the pooling model on CNN features, on one actor-disjoint split "
-                "(a check, not a result: emorec-study cross-validates).",
+                "(a check, not a result: emorec-study cross-validates). What the study cross-validates, on one split: "
+                "--schedule cosine --epochs pooling=60,bilstm=25 --label-smoothing 0.1 --seeds pooling=1,bilstm=2 --lstm 64.",
                 "emorec-train --feature-dirs data/features/demo_ravdess_cnn_fixed --epochs 30")
     ap.add_argument("--feature-dirs", nargs="+", help="folders of .npy features (required unless --resume)")
     ap.add_argument("--model", default=d["model"], choices=("bilstm", "pooling", "both"), help="which model(s)")
     ap.add_argument("--policy", default="all8", choices=POLICIES, help="label policy")
     ap.add_argument("--split", default="actor", choices=("actor", "random"), help="actor-disjoint or random split")
     ap.add_argument("--val-frac", type=float, default=d["val_frac"], help="fraction of actors (or clips) held out")
-    ap.add_argument("--epochs", type=int, default=d["epochs"], help="most epochs (early stopping ends sooner)")
+    ap.add_argument("--schedule", default=d["schedule"], choices=("plateau", "cosine"), help="'plateau': early stopping and LR "
+                    "halving on the validation actors, best weights (they choose the epoch); 'cosine': fixed epochs, LR cosine-decayed "
+                    "to zero, last weights (the validation actors choose nothing)")
+    ap.add_argument("--epochs", default=d["epochs"], help="epochs (with --schedule plateau: the most): one number, or pooling=N,bilstm=M")
     ap.add_argument("--batch-size", type=int, default=d["batch_size"], help="clips per batch")
     ap.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate")
-    ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (epochs)")
+    ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (epochs; --schedule plateau)")
+    ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the targets")
+    ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each model: one "
+                    "number, or pooling=N,bilstm=M")
+    ap.add_argument("--lstm", default=None, help="units of the BiLSTM's bidirectional layers, comma-separated (default: the "
+                    "model's, 128,64; the study's: 64)")
     ap.add_argument("--seed", type=int, default=d["seed"], help="split, batches and weights")
     ap.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
     ap.add_argument("--out", default="models", help="the run folder cnn_lstm_fixed_TIMESTAMP is made here")
@@ -185,14 +195,41 @@ def train_parser() -> Parser:
     ap.add_argument("--on-bad", default="raise", choices=("raise", "skip"), help="bad feature files: stop, or drop them with a warning")
     return ap
 
-# %% ../nbs/40_cli.ipynb #874f64a8
-def train(argv=None):
-    "Console entry point `emorec-train`."
-    ap = train_parser(); a = ap.parse_args(argv)
+# %% ../nbs/40_cli.ipynb #05d275a0
+def per_model(value:str|int) -> int|dict:
+    "A number for both sequence models, or one each as 'pooling=N,bilstm=M' (`--epochs`, `--seeds`), each at least 1; else `ValueError`."
+    s = str(value).strip()
+    try: v = int(s) if "=" not in s else {k.strip(): int(n) for k, n in (kv.split("=") for kv in s.split(","))}
+    except ValueError: raise ValueError(f"a number or pooling=N,bilstm=M, not {s!r}") from None
+    if isinstance(v, dict) and set(v) != {"pooling", "bilstm"}: raise ValueError(f"give both pooling=N and bilstm=M, not {sorted(v)}")
+    if min(v.values() if isinstance(v, dict) else [v]) < 1: raise ValueError("at least 1")
+    return v
+
+# %% ../nbs/40_cli.ipynb #a3de5975
+def _per_model(ap, flag:str, value:str):
+    "`per_model(value)`, or a usage error of `flag`."
+    try: return per_model(value)
+    except ValueError as e: ap.error(f"{flag}: {e}")
+
+# %% ../nbs/40_cli.ipynb #b5f6a66d
+def _train_args(ap, a):
+    "Usage errors of `emorec-train`, found before anything is imported."
     if a.resume: existing_dir(ap, a.resume, "run folder")
     elif not a.feature_dirs: ap.error("--feature-dirs is required (or --resume RUN_DIR)")
     else:
         for d in a.feature_dirs: existing_dir(ap, d, "feature folder")
+    a.epochs, a.seeds = _per_model(ap, "--epochs", a.epochs), _per_model(ap, "--seeds", a.seeds)
+    if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
+    if a.lstm is not None:
+        units = [int(u) for u in a.lstm.split(",") if u.strip().isdigit()]
+        if len(units) != len(a.lstm.split(",")) or min(units, default=0) < 1: ap.error(f"--lstm: positive numbers of units, comma-separated, not {a.lstm!r}")
+        a.lstm = units
+
+# %% ../nbs/40_cli.ipynb #874f64a8
+def train(argv=None):
+    "Console entry point `emorec-train`."
+    ap = train_parser(); a = ap.parse_args(argv)
+    _train_args(ap, a)
     target = Path(a.out)/a.run_name if a.run_name else None
     if target is not None and target.exists(): ap.error(f"{target} already exists; runs are never overwritten")
     import_keras()
@@ -203,7 +240,8 @@ def train(argv=None):
             if a.resume: return train_run(resume=a.resume)
             return train_run(run_dir=target, out=a.out, model=a.model, feature_dirs=a.feature_dirs, policy=a.policy, split=a.split,
                              val_frac=a.val_frac, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                             seed=a.seed, class_weights=a.class_weights, on_bad=a.on_bad)
+                             seed=a.seed, class_weights=a.class_weights, on_bad=a.on_bad, schedule=a.schedule,
+                             label_smoothing=a.label_smoothing, seeds=a.seeds, **({"bilstm": dict(lstm=a.lstm)} if a.lstm else {}))
         except OSError as e:            # a disk error inside a run: the run can be resumed
             if getattr(e, "run_dir", None) and not isinstance(e, (FileExistsError, FileNotFoundError)):
                 sys.exit(f"error: {os_error_message(e, retry=f'resume with: emorec-train --resume {e.run_dir}')}")
@@ -289,15 +327,6 @@ def study_parser() -> Parser:
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
     ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
     return ap
-
-# %% ../nbs/40_cli.ipynb #a3cc62b1
-def _per_model(ap, flag:str, value:str):
-    "`value` of `flag` (`--epochs`, `--seeds`): one number for both sequence models, or pooling=N,bilstm=M; each at least 1."
-    try: v = int(value) if "=" not in value else {k.strip(): int(n) for k, n in (kv.split("=") for kv in value.split(","))}
-    except ValueError: ap.error(f"{flag}: a number or pooling=N,bilstm=M, not {value!r}")
-    if isinstance(v, dict) and set(v) != {"pooling", "bilstm"}: ap.error(f"{flag}: give both pooling=N and bilstm=M, not {sorted(v)}")
-    if min(v.values() if isinstance(v, dict) else [v]) < 1: ap.error(f"{flag}: at least 1")
-    return v
 
 # %% ../nbs/40_cli.ipynb #277233d9
 def _study_args(ap, a):

@@ -51,6 +51,23 @@ def test_papermill_two_epochs_writes_every_file(demo_features, tmp_path):
         np.testing.assert_allclose(got, saved[model.meta["classes"]].to_numpy(float), atol=1e-5)
 
 
+def test_emorec_train_runs_the_studys_recipe_on_one_split(demo_features, tmp_path):
+    "The study's schedule, smoothing, seed averaging and BiLSTM shape through `emorec-train`'s flags, into one run."
+    r = run([str(BIN/"emorec-train"), "--feature-dirs", *demo_features, "--model", "bilstm", "--schedule", "cosine", "--epochs", "2",
+             "--label-smoothing", "0.1", "--seeds", "2", "--lstm", "16", "--out", str(tmp_path), "--run-name", "recipe"], timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = tmp_path/"recipe"
+    p = json.loads((run_dir/"params.json").read_text())
+    assert (p["schedule"], p["label_smoothing"], p["seeds"], p["bilstm"], p["epochs"]) == ("cosine", 0.1, 2, {"lstm": [16]}, 2)
+    for h in ("history_bilstm.csv", "history_bilstm_seed1.csv"):     # two trainings, each its two fixed epochs
+        assert len(pd.read_csv(run_dir/h)) == 2, h
+    from emorec_nb.models import read_spec
+    spec = read_spec(run_dir/"lstm_model.h5")
+    assert spec["members"] == 2 and spec["lstm"] == [16], spec
+    bad = run([str(BIN/"emorec-train"), "--feature-dirs", *demo_features, "--seeds", "bilstm=2", "--out", str(tmp_path)])
+    assert bad.returncode == 2 and "--seeds: give both pooling=N and bilstm=M" in bad.stderr and len(list(tmp_path.iterdir())) == 1
+
+
 def test_mirrored_strategy_on_two_logical_cpus(demo_features, tmp_path):
     code = f"""
 import tensorflow as tf
