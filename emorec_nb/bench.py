@@ -8,7 +8,7 @@ import json, os, platform, sys, tempfile, time
 import keras
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import shared_data
+from .core import shared_data, cpu_model
 
 # %% auto #0
 __all__ = ['SECTIONS', 'machine_info', 'pin_threads', 'bench_extraction', 'sample_lengths', 'make_feature_files',
@@ -17,9 +17,7 @@ __all__ = ['SECTIONS', 'machine_info', 'pin_threads', 'bench_extraction', 'sampl
 # %% ../nbs/30_bench.ipynb #ac9b643d
 def machine_info() -> dict:
     "What the figures were measured on."
-    cpu = platform.processor() or ""
-    try: cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration): pass
+    cpu = cpu_model()
     try: mem = os.sysconf("SC_PAGE_SIZE")*os.sysconf("SC_PHYS_PAGES")/2**30
     except (ValueError, OSError): mem = float("nan")
     gpu = ""

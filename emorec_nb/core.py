@@ -8,7 +8,7 @@ import os, re, errno, json, time, tempfile, contextlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'ensure_space', 'fsync_path',
+__all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'cpu_model', 'ensure_space', 'fsync_path',
            'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'read_manifest', 'npy_header',
            'npy_shape', 'is_synthetic', 'new_run_dir', 'tf_notice', 'import_keras']
 
@@ -60,6 +60,13 @@ def have_tool(name:str) -> bool:
     if shutil.which(name): return True
     if strict_tests(): raise FileNotFoundError(f"{name} is not installed (EMOREC_REQUIRE_SHARED is set); run `make setup`")
     print(f"skip: {name} is not installed"); return False
+
+# %% ../nbs/00_core.ipynb #1cd2cd42
+def cpu_model() -> str:
+    "The processor's model name (Linux `/proc/cpuinfo`, else `platform.processor()`), '' when unknown."
+    import platform
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or ""
 
 # %% ../nbs/00_core.ipynb #0f3c83cd
 def _errno_of(e:OSError) -> int|None:

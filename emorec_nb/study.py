@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, shutil, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, atomic_path, write_json, new_run_dir, is_synthetic
+from .core import EmorecDataError, atomic_path, write_json, new_run_dir, is_synthetic, cpu_model
 from .corpora import build_index, apply_policy, label_space
 from .metrics import uar, draw_confusion, save_figure
 
@@ -469,7 +469,7 @@ def study_index(audio_dirs, policy:str="all8") -> pd.DataFrame:
 def _versions() -> dict:
     import keras
     return dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version(),
-                numpy=np.__version__, machine=platform.machine(), cpus=os.cpu_count())
+                numpy=np.__version__, machine=platform.machine(), cpu=cpu_model(), cpus=os.cpu_count())
 
 # %% ../nbs/12_study.ipynb #33d870fb
 def _study_params(audio_dirs, params) -> dict:

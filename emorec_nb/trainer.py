@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, hashlib, json, os, shutil, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import EmorecDataError, new_run_dir, write_json, atomic_path, ensure_space, read_manifest
+from .core import EmorecDataError, new_run_dir, write_json, atomic_path, ensure_space, read_manifest, cpu_model
 from .corpora import build_index, apply_policy, label_space, _bad
 from .splits import make_split, split_report, save_split
 from .batches import PaddedBatches
@@ -317,7 +317,7 @@ def _record_params(run_dir:Path, p:dict, df, mans, sp, note):
     "Save the split and everything a resume needs (`params.json`): from here on the run can be resumed."
     save_split(sp, run_dir/"split.csv")
     p.update(classes=label_space(p["policy"]), split_note=note, synthetic=any(m.get("synthetic") for m in mans), n_clips=len(df),
-             versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version()),
+             versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version(), cpu=cpu_model()),
              device=device_info(),
              feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
     write_json(run_dir/"params.json", p)
