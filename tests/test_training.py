@@ -23,9 +23,12 @@ def demo_features(tmp_path_factory):
 def test_papermill_two_epochs_writes_every_file(demo_features, tmp_path):
     out_nb = tmp_path/"report.ipynb"
     r = run([str(BIN/"papermill"), "nbs/train.ipynb", str(out_nb), "-p", "epochs", "2", "-p", "out", str(tmp_path/"models"),
-             "-p", "feature_dirs", ",".join(demo_features), "-p", "run_name", "cnn_lstm_fixed_test"], cwd=ROOT, timeout=900)
+             "-p", "feature_dirs", ",".join(demo_features), "-p", "run_name", "cnn_lstm_fixed_test",
+             "-p", "schedule", "cosine", "-p", "lstm", "16"], cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     run_dir = tmp_path/"models"/"cnn_lstm_fixed_test"
+    p = json.loads((run_dir/"params.json").read_text())        # the report's parameters reach the trainer
+    assert (p["schedule"], p["bilstm"], p["label_smoothing"], p["seeds"]) == ("cosine", {"lstm": [16]}, 0.0, 1)
     names = {p.name for p in run_dir.iterdir()}
     assert set(RUN_FILES) <= names, names
     m = json.loads((run_dir/"metrics.json").read_text())
@@ -37,7 +40,7 @@ def test_papermill_two_epochs_writes_every_file(demo_features, tmp_path):
     # the executed report holds the sections a reader needs
     nb = json.loads(out_nb.read_text())
     text = json.dumps(nb["cells"])
-    for s in ["SYNTHETIC DEMO CORPUS", "Split: ", "image/png", "Better on the validation actors", "lstm_model.h5"]:
+    for s in ["SYNTHETIC DEMO CORPUS", "Split: ", "image/png", "Better on the validation actors", "its epochs fixed beforehand", "lstm_model.h5"]:
         assert s in text, s
     # the .h5 files load through the public loader and reproduce the run's validation predictions
     from emorec_nb.models import load_model
