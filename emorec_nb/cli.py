@@ -13,7 +13,8 @@ from .core import EmorecDataError, os_error_message, import_keras
 __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_OPTIONS', 'MIN_SPEAKER_CLIPS', 'Parser',
            'existing_dir', 'run_guarded', 'demo_parser', 'demo', 'download_parser', 'download',
            'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_model',
-           'train', 'predict_parser', 'predict', 'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
+           'layer_units', 'train', 'predict_parser', 'predict', 'study_parser', 'study', 'bench_parser', 'bench',
+           'gpu_check']
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -206,10 +207,19 @@ def per_model(value:str|int) -> int|dict:
     return v
 
 # %% ../nbs/40_cli.ipynb #a3de5975
-def _per_model(ap, flag:str, value:str):
-    "`per_model(value)`, or a usage error of `flag`."
-    try: return per_model(value)
-    except ValueError as e: ap.error(f"{flag}: {e}")
+def layer_units(value:str|int) -> list[int]:
+    "Units of each layer, from 'N' or 'N,M,...' (`--lstm`), each at least 1; else `ValueError`."
+    s = str(value)
+    if not all(u.strip().isdigit() and int(u) >= 1 for u in s.split(",")): raise ValueError(f"positive numbers of units, comma-separated, not {s!r}")
+    return [int(u) for u in s.split(",")]
+
+# %% ../nbs/40_cli.ipynb #11ec007d
+def _recipe_args(ap, a):
+    "The sequence-model options `emorec-train` and `emorec-study` share (`--epochs`, `--seeds`, `--label-smoothing`), parsed, or a usage error."
+    for flag in ("epochs", "seeds"):
+        try: setattr(a, flag, per_model(getattr(a, flag)))
+        except ValueError as e: ap.error(f"--{flag}: {e}")
+    if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
 
 # %% ../nbs/40_cli.ipynb #b5f6a66d
 def _train_args(ap, a):
@@ -218,12 +228,10 @@ def _train_args(ap, a):
     elif not a.feature_dirs: ap.error("--feature-dirs is required (or --resume RUN_DIR)")
     else:
         for d in a.feature_dirs: existing_dir(ap, d, "feature folder")
-    a.epochs, a.seeds = _per_model(ap, "--epochs", a.epochs), _per_model(ap, "--seeds", a.seeds)
-    if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
+    _recipe_args(ap, a)
     if a.lstm is not None:
-        units = [int(u) for u in a.lstm.split(",") if u.strip().isdigit()]
-        if len(units) != len(a.lstm.split(",")) or min(units, default=0) < 1: ap.error(f"--lstm: positive numbers of units, comma-separated, not {a.lstm!r}")
-        a.lstm = units
+        try: a.lstm = layer_units(a.lstm)
+        except ValueError as e: ap.error(f"--lstm: {e}")
 
 # %% ../nbs/40_cli.ipynb #874f64a8
 def train(argv=None):
@@ -340,8 +348,7 @@ def _study_args(ap, a):
     try: a.extractor_speeds = [] if a.extractor_speeds == "none" else [float(s) for s in a.extractor_speeds.split(",")]
     except ValueError: ap.error(f"--extractor-speeds: comma-separated numbers or 'none', not {a.extractor_speeds!r}")
     if not all(0.5 <= s <= 2 for s in a.extractor_speeds): ap.error("--extractor-speeds: speeds between 0.5 and 2")
-    a.epochs, a.seeds = _per_model(ap, "--epochs", a.epochs), _per_model(ap, "--seeds", a.seeds)
-    if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
+    _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
 def study(argv=None):
