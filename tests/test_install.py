@@ -3,7 +3,7 @@ import json, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_ONLY = {"jax", "jaxlib", "moto", "awscli", "pytest", "nbdev", "execnb", "ghapi", "jupyterlab"}
+TEST_ONLY = {"jax", "jaxlib", "moto", "awscli", "pytest", "pytest-xdist", "nbdev", "execnb", "ghapi", "jupyterlab"}
 
 
 def resolve(extras: str, tmp_path) -> set[str]:
@@ -19,5 +19,5 @@ def test_the_demo_installs_no_test_only_package(tmp_path):
     demo, test = resolve("cpu", tmp_path), resolve("cpu,dev", tmp_path)
     assert "tensorflow-cpu" in demo and "papermill" in demo, sorted(demo)
     assert not demo & TEST_ONLY, sorted(demo & TEST_ONLY)
-    assert {"nbdev", "pytest", "moto", "jax"} <= test, sorted(test)
+    assert {"nbdev", "pytest", "pytest-xdist", "moto", "jax"} <= test, sorted(test)
 
