@@ -232,6 +232,7 @@ def _train_args(ap, a):
     if a.lstm is not None:
         try: a.lstm = layer_units(a.lstm)
         except ValueError as e: ap.error(f"--lstm: {e}")
+        if a.model == "pooling": ap.error("--lstm sets the BiLSTM's layers, and --model pooling trains no BiLSTM")
 
 # %% ../nbs/40_cli.ipynb #874f64a8
 def train(argv=None):
