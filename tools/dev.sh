@@ -85,9 +85,10 @@ run_tests() {
   echo "== nbdev_test"
   "$BIN/nbdev_test" --timing --flags "slow shared"
   echo "== pytest"
-  # on up to 4 processes (2 on a 2-core machine: 15 min there instead of 28); --dist loadfile keeps each test file on one
-  # worker, so a file's servers and demo corpus are made once. Arguments after `test` go to pytest (`-n 0`: one process)
-  "$BIN/python" -m pytest tests/ -n auto --maxprocesses 4 --dist loadfile "$@"
+  # one process per logical CPU, at most 4 (2 on a 2-core machine: 15 min there instead of 28); --dist loadfile keeps
+  # each test file on one worker, so its servers and demo corpus are made once. Arguments after `test` go to pytest
+  # (`-n 0`: one process)
+  "$BIN/python" -m pytest tests/ -n logical --maxprocesses 4 --dist loadfile "$@"
 }
 
 case "${1:-}" in
