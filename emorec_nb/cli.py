@@ -13,8 +13,8 @@ from .core import EmorecDataError, os_error_message, import_keras
 __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_OPTIONS', 'MIN_SPEAKER_CLIPS', 'Parser',
            'existing_dir', 'run_guarded', 'demo_parser', 'demo', 'download_parser', 'download',
            'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_model',
-           'layer_units', 'train', 'predict_parser', 'predict', 'study_parser', 'study', 'bench_parser', 'bench',
-           'gpu_check']
+           'layer_units', 'extractor_speeds', 'train', 'predict_parser', 'predict', 'study_parser', 'study',
+           'bench_parser', 'bench', 'gpu_check']
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -213,6 +213,16 @@ def layer_units(value:str|int) -> list[int]:
     if not all(u.strip().isdigit() and int(u) >= 1 for u in s.split(",")): raise ValueError(f"positive numbers of units, comma-separated, not {s!r}")
     return [int(u) for u in s.split(",")]
 
+# %% ../nbs/40_cli.ipynb #fbbf1e48
+def extractor_speeds(value:str) -> list[float]:
+    "Speeds from '0.9,1.1' (`--extractor-speeds`), each between 0.5 and 2; 'none' or '': none; else `ValueError`."
+    s = str(value).strip()
+    if s in ("", "none"): return []
+    try: v = [float(x) for x in s.split(",")]
+    except ValueError: raise ValueError(f"comma-separated numbers or 'none', not {s!r}") from None
+    if not all(0.5 <= x <= 2 for x in v): raise ValueError(f"speeds between 0.5 and 2, not {s!r}")
+    return v
+
 # %% ../nbs/40_cli.ipynb #11ec007d
 def _recipe_args(ap, a):
     "The sequence-model options `emorec-train` and `emorec-study` share (`--epochs`, `--seeds`, `--label-smoothing`), parsed, or a usage error."
@@ -346,9 +356,8 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
-    try: a.extractor_speeds = [] if a.extractor_speeds == "none" else [float(s) for s in a.extractor_speeds.split(",")]
-    except ValueError: ap.error(f"--extractor-speeds: comma-separated numbers or 'none', not {a.extractor_speeds!r}")
-    if not all(0.5 <= s <= 2 for s in a.extractor_speeds): ap.error("--extractor-speeds: speeds between 0.5 and 2")
+    try: a.extractor_speeds = extractor_speeds(a.extractor_speeds)
+    except ValueError as e: ap.error(f"--extractor-speeds: {e}")
     _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
