@@ -223,12 +223,17 @@ def extractor_speeds(value:str) -> list[float]:
     if not all(0.5 <= x <= 2 for x in v): raise ValueError(f"speeds between 0.5 and 2, not {s!r}")
     return v
 
+# %% ../nbs/40_cli.ipynb #ec5ef46b
+def _parse(ap, a, **readers):
+    "Each option `name=reader` of `a` replaced by `reader(a.name)`; a `ValueError` becomes a usage error of `--name`."
+    for name, read in readers.items():
+        try: setattr(a, name, read(getattr(a, name)))
+        except ValueError as e: ap.error(f"--{name.replace('_', '-')}: {e}")
+
 # %% ../nbs/40_cli.ipynb #11ec007d
 def _recipe_args(ap, a):
     "The sequence-model options `emorec-train` and `emorec-study` share (`--epochs`, `--seeds`, `--label-smoothing`), parsed, or a usage error."
-    for flag in ("epochs", "seeds"):
-        try: setattr(a, flag, per_model(getattr(a, flag)))
-        except ValueError as e: ap.error(f"--{flag}: {e}")
+    _parse(ap, a, epochs=per_model, seeds=per_model)
     if not 0 <= a.label_smoothing < 1: ap.error(f"--label-smoothing: between 0 and 1, not {a.label_smoothing}")
 
 # %% ../nbs/40_cli.ipynb #b5f6a66d
@@ -240,8 +245,7 @@ def _train_args(ap, a):
         for d in a.feature_dirs: existing_dir(ap, d, "feature folder")
     _recipe_args(ap, a)
     if a.lstm is not None:
-        try: a.lstm = layer_units(a.lstm)
-        except ValueError as e: ap.error(f"--lstm: {e}")
+        _parse(ap, a, lstm=layer_units)
         if a.model == "pooling": ap.error("--lstm sets the BiLSTM's layers, and --model pooling trains no BiLSTM")
 
 # %% ../nbs/40_cli.ipynb #874f64a8
@@ -356,8 +360,7 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
-    try: a.extractor_speeds = extractor_speeds(a.extractor_speeds)
-    except ValueError as e: ap.error(f"--extractor-speeds: {e}")
+    _parse(ap, a, extractor_speeds=extractor_speeds)
     _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
