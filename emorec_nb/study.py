@@ -14,9 +14,9 @@ from .metrics import uar, draw_confusion, save_figure
 # %% auto #0
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
            'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
-           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'write_features', 'ensemble',
-           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'write_results', 'study_index',
-           'run_study', 'final_runs', 'study_timings', 'write_report']
+           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'extractor_epochs_for',
+           'write_features', 'ensemble', 'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor',
+           'write_results', 'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -201,8 +201,8 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
     return clf
 
 # %% ../nbs/12_study.ipynb #1d0faea1
-STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=18, extractor_speeds=[0.9, 1.1],
-                      clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
+STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=dict(strict=18, speaker_norm=30),
+                      extractor_speeds=[0.9, 1.1], clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
                       batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True,
                       seeds=dict(pooling=1, bilstm=2))
@@ -212,6 +212,15 @@ MODELS = ("baseline", "pooling", "bilstm")
 
 # %% ../nbs/12_study.ipynb #310407d5
 def _variants(p): return ["strict", "speaker_norm"] if p["speaker_norm"] else ["strict"]
+
+# %% ../nbs/12_study.ipynb #45d5f9a2
+def extractor_epochs_for(p:dict, variant:str) -> int:
+    "The CNN extractor's epochs for `variant` in study parameters `p` (`extractor_epochs`: a number, or a dict by variant)."
+    e = p["extractor_epochs"]
+    if isinstance(e, dict) and variant not in e: raise EmorecDataError(f"extractor_epochs gives no epochs for the {variant} variant: {e}")
+    n = int(e[variant] if isinstance(e, dict) else e)
+    if n < 1: raise EmorecDataError(f"extractor_epochs must be at least 1, not {n} ({variant})")
+    return n
 
 # %% ../nbs/12_study.ipynb #2980de02
 def write_features(out:Path, df:pd.DataFrame, feats, manifest:dict) -> pd.DataFrame:
@@ -245,10 +254,10 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     trim = p.get("extractor_trim", False)                   # studies begun before it existed resume as they began
     span = _span_for(p, variant)
     log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips at speeds 1.0"
-        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {p['extractor_epochs']} epochs)")
+        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {extractor_epochs_for(p, variant)} epochs)")
     at = lambda v, s: [mels[v if s == 1.0 else f"{v}@{s}"][i] for i in fit.index]
     speeds = p.get("extractor_speeds", [])
-    return train_extractor(fit.assign(split="train"), ex_dir, epochs=p["extractor_epochs"], seed=p["seed"], verbose=0,
+    return train_extractor(fit.assign(split="train"), ex_dir, epochs=extractor_epochs_for(p, variant), seed=p["seed"], verbose=0,
                            mels=at(variant, 1.0), split_name=name, speeds=speeds, speed_mels={s: at(variant, s) for s in speeds},
                            crop=p.get("extractor_crop", 256), trim=trim,
                            raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
@@ -484,6 +493,7 @@ def _study_params(audio_dirs, params) -> dict:
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     from emorec_nb.trainer import check_schedule         # the trainer's own check (this imports Keras, which the study needs next)
     check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"], p["seeds"])
+    for v in _variants(p): extractor_epochs_for(p, v)
     return p
 
 # %% ../nbs/12_study.ipynb #3ec81894
