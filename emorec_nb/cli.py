@@ -12,9 +12,9 @@ from .core import EmorecDataError, os_error_message, import_keras
 # %% auto #0
 __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_OPTIONS', 'MIN_SPEAKER_CLIPS', 'Parser',
            'existing_dir', 'run_guarded', 'demo_parser', 'demo', 'download_parser', 'download',
-           'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_model',
-           'layer_units', 'extractor_speeds', 'train', 'predict_parser', 'predict', 'study_parser', 'study',
-           'bench_parser', 'bench', 'gpu_check']
+           'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_key',
+           'per_model', 'per_variant', 'layer_units', 'extractor_speeds', 'train', 'predict_parser', 'predict',
+           'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -58,7 +58,7 @@ TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-
                      label_smoothing=0.0, seeds=1)
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
-STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs=18, extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
+STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs="strict=18,speaker_norm=30", extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
                      patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm", seeds="pooling=1,bilstm=2")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
@@ -197,14 +197,24 @@ def train_parser() -> Parser:
     return ap
 
 # %% ../nbs/40_cli.ipynb #05d275a0
-def per_model(value:str|int) -> int|dict:
-    "A number for both sequence models, or one each as 'pooling=N,bilstm=M' (`--epochs`, `--seeds`), each at least 1; else `ValueError`."
-    s = str(value).strip()
+def per_key(value:str|int, a:str, b:str) -> int|dict:
+    "A number for both of `a` and `b`, or one each as 'A=N,B=M', each at least 1; else `ValueError`."
+    s, form = str(value).strip(), f"{a}=N,{b}=M"
     try: v = int(s) if "=" not in s else {k.strip(): int(n) for k, n in (kv.split("=") for kv in s.split(","))}
-    except ValueError: raise ValueError(f"a number or pooling=N,bilstm=M, not {s!r}") from None
-    if isinstance(v, dict) and set(v) != {"pooling", "bilstm"}: raise ValueError(f"give both pooling=N and bilstm=M, not {sorted(v)}")
+    except ValueError: raise ValueError(f"a number or {form}, not {s!r}") from None
+    if isinstance(v, dict) and set(v) != {a, b}: raise ValueError(f"give both {a}=N and {b}=M, not {sorted(v)}")
     if min(v.values() if isinstance(v, dict) else [v]) < 1: raise ValueError("at least 1")
     return v
+
+# %% ../nbs/40_cli.ipynb #26f983bc
+def per_model(value:str|int) -> int|dict:
+    "A number for both sequence models, or one each as 'pooling=N,bilstm=M' (`--epochs`, `--seeds`), each at least 1; else `ValueError`."
+    return per_key(value, "pooling", "bilstm")
+
+# %% ../nbs/40_cli.ipynb #fa927241
+def per_variant(value:str|int) -> int|dict:
+    "A number for both variants, or one each as 'strict=N,speaker_norm=M' (`--extractor-epochs`), each at least 1; else `ValueError`."
+    return per_key(value, "strict", "speaker_norm")
 
 # %% ../nbs/40_cli.ipynb #a3de5975
 def layer_units(value:str|int) -> list[int]:
@@ -336,7 +346,8 @@ def study_parser() -> Parser:
     ap.add_argument("--policy", default="all8", choices=POLICIES, help="label policy")
     ap.add_argument("--models", default=d["models"], help="comma-separated: baseline, pooling, bilstm")
     ap.add_argument("--seed", type=int, default=d["seed"], help="folds, validation actors, training")
-    ap.add_argument("--extractor-epochs", type=int, default=d["extractor_epochs"], help="CNN extractor epochs per fold")
+    ap.add_argument("--extractor-epochs", default=d["extractor_epochs"], help="CNN extractor epochs per fold: one number, or "
+                    "strict=N,speaker_norm=M")
     ap.add_argument("--extractor-speeds", default=d["extractor_speeds"], help="the extractor also trains on its clips played at these "
                     "speeds (comma-separated; 'none': as they are only)")
     ap.add_argument("--schedule", default=d["schedule"], choices=("cosine", "plateau"), help="sequence models: 'cosine' trains on "
@@ -360,7 +371,7 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
-    _parse(ap, a, extractor_speeds=extractor_speeds)
+    _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant)
     _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
