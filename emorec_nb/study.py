@@ -493,6 +493,8 @@ def _study_params(audio_dirs, params) -> dict:
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     from emorec_nb.trainer import check_schedule         # the trainer's own check (this imports Keras, which the study needs next)
     check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"], p["seeds"])
+    e = p["extractor_epochs"]
+    if isinstance(e, dict) and set(e) - {"strict", "speaker_norm"}: raise EmorecDataError(f"extractor_epochs: unknown variants {sorted(set(e) - {'strict', 'speaker_norm'})}")
     for v in _variants(p): extractor_epochs_for(p, v)
     return p
 
