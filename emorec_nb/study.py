@@ -253,11 +253,12 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
     shutil.rmtree(ex_dir, ignore_errors=True)
     trim = p.get("extractor_trim", False)                   # studies begun before it existed resume as they began
     span = _span_for(p, variant)
+    epochs = extractor_epochs_for(p, variant)
     log(f"{name}: training the {variant} CNN extractor on {fit['speaker'].nunique()} actors ({len(fit)} clips at speeds 1.0"
-        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {extractor_epochs_for(p, variant)} epochs)")
+        f"{''.join(f', {s}' for s in p.get('extractor_speeds', []))}{', their speech' if trim else ''}; {epochs} epochs)")
     at = lambda v, s: [mels[v if s == 1.0 else f"{v}@{s}"][i] for i in fit.index]
     speeds = p.get("extractor_speeds", [])
-    return train_extractor(fit.assign(split="train"), ex_dir, epochs=extractor_epochs_for(p, variant), seed=p["seed"], verbose=0,
+    return train_extractor(fit.assign(split="train"), ex_dir, epochs=epochs, seed=p["seed"], verbose=0,
                            mels=at(variant, 1.0), split_name=name, speeds=speeds, speed_mels={s: at(variant, s) for s in speeds},
                            crop=p.get("extractor_crop", 256), trim=trim,
                            raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
@@ -493,8 +494,8 @@ def _study_params(audio_dirs, params) -> dict:
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     from emorec_nb.trainer import check_schedule         # the trainer's own check (this imports Keras, which the study needs next)
     check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"], p["seeds"])
-    e = p["extractor_epochs"]
-    if isinstance(e, dict) and set(e) - {"strict", "speaker_norm"}: raise EmorecDataError(f"extractor_epochs: unknown variants {sorted(set(e) - {'strict', 'speaker_norm'})}")
+    unknown = set(p["extractor_epochs"]) - {"strict", "speaker_norm"} if isinstance(p["extractor_epochs"], dict) else set()
+    if unknown: raise EmorecDataError(f"extractor_epochs: unknown variants {sorted(unknown)}")
     for v in _variants(p): extractor_epochs_for(p, v)
     return p
 
