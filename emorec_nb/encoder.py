@@ -76,10 +76,11 @@ class Extractor:
 
     def from_log_mel(self, S:np.ndarray,
                      raw:np.ndarray|None=None,  # the clip's log-mel before speaker normalisation, where its speech is found (default `S`)
+                     span:bool|None=None,       # cut to the speech (default: the config's `span`); False: every frame, as another extractor's frames line up with
                     ) -> np.ndarray:
         "Features (frames//4, dims) of one clip's log-mel spectrogram; only those of its speech (`feature_span`) when the config has `span`."
         F = self._call(self.normalise(S)[None].astype("float32"))[0]
-        if not self.config.get("span"): return F
+        if not (self.config.get("span") if span is None else span): return F
         s = feature_span(S if raw is None else raw, self.config.get("speech_db", SPEECH_DB))
         return F[min(s.start, len(F) - 1):s.stop]            # speech only in the last few log-mel frames: the last feature frame
 

@@ -13,8 +13,8 @@ from .corpora import build_index, check_npy
 from .frontend import load_audio, log_mel, expected_frames, SR, FRAME_RATE
 
 # %% auto #0
-__all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'train_extractor_on',
-           'demo_features', 'demo_fixture']
+__all__ = ['MIN_SPEAKER_CLIPS', 'feature_path', 'save_npy', 'extract_features', 'speaker_normalise', 'speaker_norm_features',
+           'train_extractor_on', 'demo_features', 'demo_fixture']
 
 # %% ../nbs/07_extract.ipynb #86b9eb08
 def feature_path(audio_path:str|Path, audio_dir:str|Path, out:str|Path, layout:str="mirror") -> Path:
@@ -151,6 +151,18 @@ def speaker_normalise(feats:list[np.ndarray], speakers) -> list[np.ndarray]:
         mu, sd = allf.mean(0), allf.std(0) + 1e-3
         for i in ix: out[i] = ((feats[i] - mu)/sd).astype("float32")
     return out
+
+# %% ../nbs/07_extract.ipynb #91c8b853
+def speaker_norm_features(extractors,           # `Extractor`s; one trained on speaker-normalised log-mels reads those
+                          raw:list[np.ndarray],  # each clip's log-mel as computed (`frontend.log_mel`)
+                          speakers,              # each clip's speaker: the groups normalised together
+                         ) -> list[np.ndarray]:
+    "Speaker-normalised features (frames, dims × extractors) of clips from their log-mels: every extractor's, normalised per speaker, side by side."
+    norm = speaker_normalise(raw, speakers) if any(ex.config.get("speaker_norm") for ex in extractors) else None
+    span = None if len(extractors) == 1 else False      # several CNNs: every frame, so that their frames line up
+    parts = [speaker_normalise([ex.from_log_mel(norm[i] if ex.config.get("speaker_norm") else R, R, span=span)
+                                for i, R in enumerate(raw)], speakers) for ex in extractors]
+    return parts[0] if len(parts) == 1 else [np.concatenate(f, 1) for f in zip(*parts)]
 
 # %% ../nbs/07_extract.ipynb #67ff21d4
 def train_extractor_on(audio_dirs, out:str|Path, split:str="actor", val_frac:float=0.2, policy:str="all8", seed:int=0,

@@ -10,7 +10,7 @@ import numpy as np
 from .core import EmorecDataError
 from .encoder import load_extractor, inference_fn
 from .models import load_model, MODEL_FILES
-from .extract import speaker_normalise, MIN_SPEAKER_CLIPS
+from .extract import speaker_norm_features, MIN_SPEAKER_CLIPS
 from .frontend import load_audio, log_mel
 
 # %% auto #0
@@ -38,20 +38,22 @@ class Predictor:
         self.model = load_model(self.h5)
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
-        exs = [m.get("extractor") or {} for m in params.get("feature_manifests", [])]
-        want = exs[0].get("sha256") if exs else None
-        if extractor is None:
-            if not exs or not exs[0].get("path"):
-                raise EmorecDataError(f"{run}: params.json does not name the extractor; pass extractor=")
-            extractor = exs[0]["path"]
-        self.extractor = load_extractor(extractor)
-        got = self.extractor.sha256()
-        if want and got != want:                # another extractor's features mean something else to the model
-            if not force_extractor:
-                raise EmorecDataError(f"{extractor}: this extractor (sha256 {got}) is not the one that made the training "
-                                      f"features of {run} (sha256 {want}); --force-extractor uses it anyway")
-            print(f"warning: --force-extractor: extractor {extractor} has sha256 {got}; the model was trained on features "
-                  f"of sha256 {want}. Its predictions are not the run's.", file=sys.stderr)
+        man = (params.get("feature_manifests") or [{}])[0]
+        specs = man.get("extractors") or [man.get("extractor") or {}]   # several: their features side by side (a study's speaker-normalised run)
+        if extractor is not None and len(specs) > 1:
+            raise EmorecDataError(f"{run}: its models read {len(specs)} extractors' features side by side; one extractor cannot stand in for them")
+        paths = [extractor] if extractor is not None else [s.get("path") for s in specs]
+        if not all(paths): raise EmorecDataError(f"{run}: params.json does not name the extractor; pass extractor=")
+        self.extractors = [load_extractor(x) for x in paths]
+        for x, ex, s in zip(paths, self.extractors, specs):
+            want, got = s.get("sha256"), ex.sha256()
+            if want and got != want:            # another extractor's features mean something else to the model
+                if not force_extractor:
+                    raise EmorecDataError(f"{x}: this extractor (sha256 {got}) is not the one that made the training "
+                                          f"features of {run} (sha256 {want}); --force-extractor uses it anyway")
+                print(f"warning: --force-extractor: extractor {x} has sha256 {got}; the model was trained on features "
+                      f"of sha256 {want}. Its predictions are not the run's.", file=sys.stderr)
+        self.extractor = self.extractors[0]
         trained_norm = any(m.get("speaker_norm") for m in params.get("feature_manifests", []))
         if trained_norm != speaker_norm:
             raise EmorecDataError(f"{run}: its models were trained on " + ("speaker-normalised features: use --speaker-norm"
@@ -77,12 +79,8 @@ class Predictor:
         "Results for clips of *one* speaker, their features normalised with the group's statistics (`speaker_norm` runs)."
         if len(clips) < MIN_SPEAKER_CLIPS:
             raise EmorecDataError(f"{len(clips)} clips are too few to normalise a speaker (at least {MIN_SPEAKER_CLIPS})")
-        one = [0]*len(clips)
-        if self.extractor.config.get("speaker_norm"):          # an extractor trained on speaker-normalised log-mels
-            raw = [log_mel(load_audio(c)) for c in clips]
-            feats = [self.extractor.from_log_mel(S, R) for S, R in zip(speaker_normalise(raw, one), raw)]
-        else: feats = [self.extractor(c) for c in clips]
-        return [self._result(c, self._model_call(f)) for c, f in zip(clips, speaker_normalise(feats, one))]
+        feats = speaker_norm_features(self.extractors, [log_mel(load_audio(c)) for c in clips], [0]*len(clips))
+        return [self._result(c, self._model_call(f)) for c, f in zip(clips, feats)]
 
 # %% ../nbs/11_predict.ipynb #c3e0c001
 def speaker_groups(clips, speaker:str|None=None) -> dict:

@@ -205,7 +205,7 @@ STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=F
                       extractor_speeds=[0.9, 1.1], clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
                       batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True,
-                      seeds=dict(pooling=1, bilstm=2))
+                      seeds=dict(pooling=1, bilstm=2), speaker_norm_cnns=["speaker_norm", "strict"])
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
@@ -264,12 +264,18 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
                            raw_mels={s: at("strict", s) for s in [1.0, *speeds]} if trim and variant != "strict" else None,
                            config=dict(speaker_norm=True, span=span) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm"), span=span))
 
+# %% ../nbs/12_study.ipynb #92b435eb
+def _extractors_for(d, fit, mels, p, log, name, variant="strict") -> list:
+    "The extractors whose features `variant` reads: the strict CNN, or `speaker_norm_cnns` (studies begun before it: the normalised CNN alone)."
+    cnns = p.get("speaker_norm_cnns", ["speaker_norm"]) if variant == "speaker_norm" else ["strict"]
+    return [_extractor_for(d, fit, mels, p, log, name, v) for v in cnns]
+
 # %% ../nbs/12_study.ipynb #8fd723f0
-def _features(df, mels, ex, variant):
-    "Every clip's features from its log-mel (speaker-normalised ones for `speaker_norm`, whose features are normalised too)."
-    from emorec_nb.extract import speaker_normalise
-    feats = [ex.from_log_mel(S, R).astype("float32") for S, R in zip(mels[variant], mels["strict"])]
-    return speaker_normalise(feats, df["speaker"]) if variant == "speaker_norm" else feats
+def _features(df, mels, exs, variant):
+    "Every clip's features from its log-mel: the strict CNN's, or for `speaker_norm` those of the variant's CNNs `exs` (`extract.speaker_norm_features`)."
+    from emorec_nb.extract import speaker_norm_features
+    if variant == "speaker_norm": return speaker_norm_features(exs, mels["strict"], df["speaker"])
+    return [exs[0].from_log_mel(S).astype("float32") for S in mels["strict"]]
 
 # %% ../nbs/12_study.ipynb #4f2beadf
 def _log_mels(df, p) -> dict:
@@ -324,13 +330,13 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
     for variant in _variants(p):
         todo = [m for m in p["models"] if not (fdir/f"pred_{variant}_{m}.csv").exists()]
         if not todo: continue
-        ex = _extractor_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}", variant)
-        feats, fi = _features(df, mels, ex, variant), None
+        exs = _extractors_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}", variant)
+        feats, fi = _features(df, mels, exs, variant), None
         for m in todo:
             t0 = time.time()
             if m == "baseline": prob, info = _baseline(feats, df, roles, p, len(classes))
             else:
-                if fi is None: fi = write_features(fdir/".features"/variant, df, feats, dict(extractor=dict(sha256=ex.sha256())))
+                if fi is None: fi = write_features(fdir/".features"/variant, df, feats, dict(extractors=[dict(sha256=ex.sha256()) for ex in exs]))
                 prob, info = _train_neural(m, fi, roles, fdir/".work"/f"{variant}_{m}", p, classes)
                 for h in (fdir/".work"/f"{variant}_{m}").glob(f"history_{m}*.csv"):     # every training's (seeds: history_bilstm_seed1.csv)
                     shutil.copy(h, fdir/f"history_{variant}_{h.name.removeprefix('history_')}")
@@ -447,13 +453,13 @@ def _final(sdir, df, mels, p, log) -> dict:
     for variant in _variants(p):
         marker = fdir/f"run_{variant}.txt"
         if marker.exists(): runs[variant] = Path(marker.read_text().strip()); continue
-        ex = _extractor_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant)
-        man = dict(extractor=dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}),
-                   audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
+        exs = _extractors_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant)
+        man = [dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}) for ex in exs]
+        man = dict(extractor=man[0], **(dict(extractors=man) if len(man) > 1 else {}), audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
                    speaker_norm=variant == "speaker_norm")
         feat_dir = fdir/f"features_{variant}"
         shutil.rmtree(feat_dir, ignore_errors=True)
-        write_features(feat_dir, df, _features(df, mels, ex, variant), man)
+        write_features(feat_dir, df, _features(df, mels, exs, variant), man)
         suffix = "_spknorm" if variant == "speaker_norm" else ""
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)

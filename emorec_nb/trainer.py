@@ -319,7 +319,8 @@ def _record_params(run_dir:Path, p:dict, df, mans, sp, note):
     p.update(classes=label_space(p["policy"]), split_note=note, synthetic=any(m.get("synthetic") for m in mans), n_clips=len(df),
              versions=dict(keras=keras.__version__, backend=keras.backend.backend(), python=platform.python_version(), cpu=cpu_model()),
              device=device_info(),
-             feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")} for m in mans])
+             feature_manifests=[{k: m.get(k) for k in ("dir", "extractor", "audio_dir", "synthetic", "speaker_norm")}
+                                | ({"extractors": m["extractors"]} if "extractors" in m else {}) for m in mans])
     write_json(run_dir/"params.json", p)
 
 # %% ../nbs/10_trainer.ipynb #0c2da3bc

@@ -63,6 +63,9 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     from emorec_nb.models import read_spec
     for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == 2    # the final runs average what the folds averaged
     for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
+    man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
+    assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
+    assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == 2*read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
     report = json.loads((sdir/"report.ipynb").read_text())
     outputs = json.dumps([c.get("outputs", []) for c in report["cells"]])
     assert outputs.count("image/png") >= 4 and "Verdict" in outputs and "emorec-predict" in outputs
@@ -75,6 +78,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert len(lines) == len(clips) >= 8 and f"speaker ravdess:01: {len(clips)} clips" in r.stderr
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips[:3], "--speaker-norm"], cwd=ROOT)
     assert r.returncode == 1 and "3 clips are too few to normalise a speaker (at least 8)" in r.stderr
+    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--extractor", man["extractors"][0]["path"]], cwd=ROOT)
+    assert r.returncode == 1 and "one extractor cannot stand in for them" in r.stderr and "Traceback" not in r.stderr
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], clips[0]], cwd=ROOT)
     assert r.returncode != 0 and "use --speaker-norm" in r.stderr and "Traceback" not in r.stderr
 
