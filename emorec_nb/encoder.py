@@ -76,7 +76,7 @@ class Extractor:
 
     def from_log_mel(self, S:np.ndarray,
                      raw:np.ndarray|None=None,  # the clip's log-mel before speaker normalisation, where its speech is found (default `S`)
-                     span:bool|None=None,       # cut to the speech (default: the config's `span`); False: every frame, as another extractor's frames line up with
+                     span:bool|None=None,       # cut to the speech (default: the config's `span`); False: every frame, to line up with another extractor's
                     ) -> np.ndarray:
         "Features (frames//4, dims) of one clip's log-mel spectrogram; only those of its speech (`feature_span`) when the config has `span`."
         F = self._call(self.normalise(S)[None].astype("float32"))[0]

@@ -454,8 +454,9 @@ def _final(sdir, df, mels, p, log) -> dict:
         marker = fdir/f"run_{variant}.txt"
         if marker.exists(): runs[variant] = Path(marker.read_text().strip()); continue
         exs = _extractors_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant)
-        man = [dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}) for ex in exs]
-        man = dict(extractor=man[0], **(dict(extractors=man) if len(man) > 1 else {}), audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
+        specs = [dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}) for ex in exs]
+        man = dict(extractor=specs[0], **(dict(extractors=specs) if len(specs) > 1 else {}),      # several: `Predictor` reads them all
+                   audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
                    speaker_norm=variant == "speaker_norm")
         feat_dir = fdir/f"features_{variant}"
         shutil.rmtree(feat_dir, ignore_errors=True)
