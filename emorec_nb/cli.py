@@ -13,8 +13,8 @@ from .core import EmorecDataError, os_error_message, import_keras
 __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_OPTIONS', 'MIN_SPEAKER_CLIPS', 'Parser',
            'existing_dir', 'run_guarded', 'demo_parser', 'demo', 'download_parser', 'download',
            'train_extractor_parser', 'train_extractor', 'extract_parser', 'extract', 'train_parser', 'per_key',
-           'per_model', 'per_variant', 'layer_units', 'extractor_speeds', 'train', 'predict_parser', 'predict',
-           'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
+           'per_model', 'per_variant', 'layer_units', 'extractor_speeds', 'cnn_names', 'train', 'predict_parser',
+           'predict', 'study_parser', 'study', 'bench_parser', 'bench', 'gpu_check']
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -59,7 +59,8 @@ TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-
 
 # %% ../nbs/40_cli.ipynb #b3a9b184
 STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs="strict=18,speaker_norm=30", extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
-                     patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm", seeds="pooling=1,bilstm=2")
+                     patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm", seeds="pooling=1,bilstm=2",
+                     speaker_norm_cnns="speaker_norm,strict")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
 def demo_parser() -> Parser:
@@ -233,6 +234,14 @@ def extractor_speeds(value:str) -> list[float]:
     if not all(0.5 <= x <= 2 for x in v): raise ValueError(f"speeds between 0.5 and 2, not {s!r}")
     return v
 
+# %% ../nbs/40_cli.ipynb #20a53537
+def cnn_names(value:str) -> list[str]:
+    "The CNNs from 'speaker_norm,strict' (`--speaker-norm-cnns`): speaker_norm, strict or both, each once; else `ValueError`."
+    v = [x.strip() for x in str(value).split(",") if x.strip()]
+    if not v or len(set(v)) < len(v) or set(v) - {"speaker_norm", "strict"}:
+        raise ValueError(f"speaker_norm, strict or both (comma-separated, each once), not {value!r}")
+    return v
+
 # %% ../nbs/40_cli.ipynb #ec5ef46b
 def _parse(ap, a, **readers):
     "Each option `name=reader` of `a` replaced by `reader(a.name)`; a `ValueError` becomes a usage error of `--name`."
@@ -358,6 +367,8 @@ def study_parser() -> Parser:
     ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the sequence models' targets")
     ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each sequence model: "
                     "one number, or pooling=N,bilstm=M")
+    ap.add_argument("--speaker-norm-cnns", default=d["speaker_norm_cnns"], help="with --speaker-norm: the fold's CNNs whose features its "
+                    "models read side by side, each normalised per speaker (comma-separated: speaker_norm, strict)")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
     ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
     return ap
@@ -371,7 +382,7 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
-    _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant)
+    _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant, speaker_norm_cnns=cnn_names)
     _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
@@ -385,7 +396,7 @@ def study(argv=None):
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
                                          schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
-                                         seeds=a.seeds, final=not a.no_final),
+                                         seeds=a.seeds, speaker_norm_cnns=a.speaker_norm_cnns, final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

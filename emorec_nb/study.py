@@ -504,6 +504,9 @@ def _study_params(audio_dirs, params) -> dict:
     unknown = set(p["extractor_epochs"]) - {"strict", "speaker_norm"} if isinstance(p["extractor_epochs"], dict) else set()
     if unknown: raise EmorecDataError(f"extractor_epochs: unknown variants {sorted(unknown)}")
     for v in _variants(p): extractor_epochs_for(p, v)
+    cnns = p["speaker_norm_cnns"] = list(p["speaker_norm_cnns"])
+    if not cnns or len(set(cnns)) < len(cnns) or set(cnns) - {"speaker_norm", "strict"}:
+        raise EmorecDataError(f"speaker_norm_cnns: 'speaker_norm', 'strict' or both, each once, not {cnns}")
     return p
 
 # %% ../nbs/12_study.ipynb #3ec81894

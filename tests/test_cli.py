@@ -32,6 +32,7 @@ def test_help_and_version(script):
     (("emorec-study", "/no/such/audio"), "audio folder /no/such/audio does not exist"),
     (("emorec-study", ".", "--folds", "five"), "--folds must be a number ≥ 2 or 'emobox', not 'five'"),
     (("emorec-study", ".", "--models", "svm"), "--models: unknown svm"),
+    (("emorec-study", ".", "--speaker-norm-cnns", "strict,strict"), "--speaker-norm-cnns: speaker_norm, strict or both"),
     (("emorec-predict", "/no/such/run", "clip.wav"), "model /no/such/run does not exist"),
     (("emorec-bench", "--only", "speed"), "--only: unknown section(s) speed"),
     (("emorec-download", "timit"), "argument corpus: invalid choice: 'timit'"),

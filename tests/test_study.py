@@ -88,12 +88,19 @@ def test_papermill_runs_the_same_study(demo, tmp_path):
     out_nb = tmp_path/"study.ipynb"
     r = run([str(BIN/"papermill"), "nbs/train.ipynb", str(out_nb), "-p", "split", "folds", "-p", "audio_dirs", ",".join(demo),
              "-p", "folds", "2", "-p", "epochs", "1", "-p", "patience", "1", "-p", "extractor_epochs", "1",
-             "-p", "out", str(tmp_path)], cwd=ROOT, timeout=1500)
+             "-p", "speaker_norm", "True", "-p", "speaker_norm_cnns", "speaker_norm", "-p", "out", str(tmp_path)], cwd=ROOT, timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     sdir = next(tmp_path.glob("study_*"))
     assert set(STUDY_FILES) <= {p.name for p in sdir.iterdir()}
     check_folds(sdir)
     assert json.loads((sdir/"status.json").read_text())["state"] == "finished"
+    # -p speaker_norm_cnns speaker_norm: the normalised models read that CNN alone (the setting before both), as wide as the strict ones
+    assert json.loads((sdir/"params.json").read_text())["speaker_norm_cnns"] == ["speaker_norm"]
+    from emorec_nb.models import read_spec
+    runs = json.loads((sdir/"status.json").read_text())["final_runs"]
+    man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
+    assert "extractors" not in man and Path(man["extractor"]["path"]).name == "extractor_speaker_norm"
+    assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
     outputs = json.dumps([c.get("outputs", []) for c in json.loads(out_nb.read_text())["cells"]])
     assert outputs.count("image/png") >= 4 and "SYNTHETIC DEMO CORPUS" in outputs and "Verdict" in outputs
 
