@@ -210,8 +210,9 @@ def tf_notice(line:str) -> bool:
 
 # %% ../nbs/00_core.ipynb #e5bac7b7
 def import_keras():
-    "`import keras` without TensorFlow's start-up notices on stderr (other stderr lines pass); returns the module."
-    import sys
+    "`import keras` without TensorFlow's start-up notices on stderr (other stderr lines pass) or its Python warnings; returns the module."
+    import sys, logging
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if "keras" in sys.modules: return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
