@@ -60,7 +60,7 @@ TRAIN_OPTIONS = dict(model="both", epochs=80, patience=15, batch_size=32, lr=1e-
 # %% ../nbs/40_cli.ipynb #b3a9b184
 STUDY_OPTIONS = dict(folds=5, seed=0, extractor_epochs="strict=18,speaker_norm=30", extractor_speeds="0.9,1.1", schedule="cosine", epochs="pooling=60,bilstm=25",
                      patience=10, label_smoothing=0.1, models="baseline,pooling,bilstm", seeds="pooling=1,bilstm=2",
-                     speaker_norm_cnns="speaker_norm,strict")
+                     speaker_norm_seeds="pooling=1,bilstm=3", speaker_norm_cnns="speaker_norm,strict")
 
 # %% ../nbs/40_cli.ipynb #37319cdc
 def demo_parser() -> Parser:
@@ -366,7 +366,9 @@ def study_parser() -> Parser:
     ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (--schedule plateau)")
     ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the sequence models' targets")
     ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each sequence model: "
-                    "one number, or pooling=N,bilstm=M")
+                    "one number, or pooling=N,bilstm=M (with --speaker-norm: the strict variant's)")
+    ap.add_argument("--speaker-norm-seeds", default=d["speaker_norm_seeds"], help="with --speaker-norm: the same for the "
+                    "speaker-normalised variant's models")
     ap.add_argument("--speaker-norm-cnns", default=d["speaker_norm_cnns"], help="with --speaker-norm: the fold's CNNs whose features its "
                     "models read side by side, each normalised per speaker (comma-separated: speaker_norm, strict)")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
@@ -382,7 +384,7 @@ def _study_args(ap, a):
     if bad: ap.error(f"--models: unknown {', '.join(bad)}; choose from {STUDY_OPTIONS['models']}")
     for d in a.audio_dirs: existing_dir(ap, d, "audio folder")
     if a.resume: existing_dir(ap, a.resume, "study folder")
-    _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant, speaker_norm_cnns=cnn_names)
+    _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant, speaker_norm_seeds=per_model, speaker_norm_cnns=cnn_names)
     _recipe_args(ap, a)
 
 # %% ../nbs/40_cli.ipynb #f07f615e
@@ -396,7 +398,8 @@ def study(argv=None):
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
                                          schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
-                                         seeds=a.seeds, speaker_norm_cnns=a.speaker_norm_cnns, final=not a.no_final),
+                                         seeds=a.seeds, speaker_norm_seeds=a.speaker_norm_seeds, speaker_norm_cnns=a.speaker_norm_cnns,
+                                         final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

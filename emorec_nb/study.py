@@ -15,8 +15,8 @@ from .metrics import uar, draw_confusion, save_figure
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
            'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
            'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'extractor_epochs_for',
-           'write_features', 'ensemble', 'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor',
-           'write_results', 'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
+           'variant_seeds', 'write_features', 'ensemble', 'collect', 'plot_differences', 'plot_confusions',
+           'plot_per_actor', 'write_results', 'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -205,7 +205,7 @@ STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=F
                       extractor_speeds=[0.9, 1.1], clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
                       batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True,
-                      seeds=dict(pooling=1, bilstm=2), speaker_norm_cnns=["speaker_norm", "strict"])
+                      seeds=dict(pooling=1, bilstm=2), speaker_norm_seeds=dict(pooling=1, bilstm=3), speaker_norm_cnns=["speaker_norm", "strict"])
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
@@ -221,6 +221,12 @@ def extractor_epochs_for(p:dict, variant:str) -> int:
     n = int(e[variant] if isinstance(e, dict) else e)
     if n < 1: raise EmorecDataError(f"extractor_epochs must be at least 1, not {n} ({variant})")
     return n
+
+# %% ../nbs/12_study.ipynb #05a2b0dd
+def variant_seeds(p:dict, variant:str) -> int|dict:
+    "The trainer's `seeds` for `variant` in study parameters `p`: `speaker_norm_seeds` for the speaker-normalised variant when given, else `seeds`."
+    s = p.get("speaker_norm_seeds") if variant == "speaker_norm" else None
+    return p["seeds"] if s is None else s
 
 # %% ../nbs/12_study.ipynb #2980de02
 def write_features(out:Path, df:pd.DataFrame, feats, manifest:dict) -> pd.DataFrame:
@@ -337,7 +343,7 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
             if m == "baseline": prob, info = _baseline(feats, df, roles, p, len(classes))
             else:
                 if fi is None: fi = write_features(fdir/".features"/variant, df, feats, dict(extractors=[dict(sha256=ex.sha256()) for ex in exs]))
-                prob, info = _train_neural(m, fi, roles, fdir/".work"/f"{variant}_{m}", p, classes)
+                prob, info = _train_neural(m, fi, roles, fdir/".work"/f"{variant}_{m}", {**p, "seeds": variant_seeds(p, variant)}, classes)
                 for h in (fdir/".work"/f"{variant}_{m}").glob(f"history_{m}*.csv"):     # every training's (seeds: history_bilstm_seed1.csv)
                     shutil.copy(h, fdir/f"history_{variant}_{h.name.removeprefix('history_')}")
             out = pd.DataFrame(prob, columns=[f"p_{c}" for c in classes]).assign(
@@ -470,7 +476,7 @@ def _final(sdir, df, mels, p, log) -> dict:
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
-              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=p["seeds"])
+              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant))
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs
@@ -500,7 +506,11 @@ def _study_params(audio_dirs, params) -> dict:
     bad = [m for m in p["models"] if m not in MODELS]
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")
     from emorec_nb.trainer import check_schedule         # the trainer's own check (this imports Keras, which the study needs next)
-    check_schedule(p["schedule"], p["epochs"], [m for m in p["models"] if m != "baseline"], p["seeds"])
+    kinds = [m for m in p["models"] if m != "baseline"]
+    check_schedule(p["schedule"], p["epochs"], kinds, p["seeds"])
+    if p["speaker_norm"]:                                   # schedule and epochs passed: only its seeds can fail here
+        try: check_schedule(p["schedule"], p["epochs"], kinds, variant_seeds(p, "speaker_norm"))
+        except EmorecDataError as e: raise EmorecDataError(f"speaker_norm_{e}") from None
     unknown = set(p["extractor_epochs"]) - {"strict", "speaker_norm"} if isinstance(p["extractor_epochs"], dict) else set()
     if unknown: raise EmorecDataError(f"extractor_epochs: unknown variants {sorted(unknown)}")
     for v in _variants(p): extractor_epochs_for(p, v)

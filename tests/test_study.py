@@ -49,8 +49,9 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert set(STUDY_FILES) <= names and {"report.ipynb", "report.html"} <= names, names
     check_folds(sdir)
     assert (sdir/"fold_1"/"extractor_speaker_norm"/"config.json").exists()       # speaker_norm has an extractor of its own
-    for v in ("strict", "speaker_norm"):                     # the BiLSTM trains twice (seeds 0 and 1): both trainings' curves are kept
-        assert {f.name for f in (sdir/"fold_1").glob(f"history_{v}_bilstm*.csv")} == {f"history_{v}_bilstm.csv", f"history_{v}_bilstm_seed1.csv"}
+    seeds = {"strict": 2, "speaker_norm": 3}                # the BiLSTM trains twice strict (seeds 0, 1), three times normalised: every training's curves are kept
+    for v, n in seeds.items():
+        assert {f.name for f in (sdir/"fold_1").glob(f"history_{v}_bilstm*.csv")} == {f"history_{v}_bilstm.csv", *(f"history_{v}_bilstm_seed{i}.csv" for i in range(1, n))}
     cv = pd.read_csv(sdir/"cv_results.csv")
     assert len(cv[cv.model != "ensemble"]) == 2*3*2 and set(cv.variant) == {"strict", "speaker_norm"}                 # folds × models × variants
     assert set(cv.model) == {"baseline", "pooling", "bilstm", "ensemble"} and cv.uar.between(0, 1).all()
@@ -61,7 +62,7 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     runs = json.loads((sdir/"status.json").read_text())["final_runs"]
     assert last == f"final run: {runs['strict']}" and Path(runs["speaker_norm"]).name.endswith("_spknorm")
     from emorec_nb.models import read_spec
-    for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == 2    # the final runs average what the folds averaged
+    for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == seeds[v]    # the final runs average what the folds averaged
     for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
@@ -88,7 +89,8 @@ def test_papermill_runs_the_same_study(demo, tmp_path):
     out_nb = tmp_path/"study.ipynb"
     r = run([str(BIN/"papermill"), "nbs/train.ipynb", str(out_nb), "-p", "split", "folds", "-p", "audio_dirs", ",".join(demo),
              "-p", "folds", "2", "-p", "epochs", "1", "-p", "patience", "1", "-p", "extractor_epochs", "1",
-             "-p", "speaker_norm", "True", "-p", "speaker_norm_cnns", "speaker_norm", "-p", "out", str(tmp_path)], cwd=ROOT, timeout=1500)
+             "-p", "speaker_norm", "True", "-p", "speaker_norm_cnns", "speaker_norm", "-p", "speaker_norm_seeds", "1",
+             "-p", "out", str(tmp_path)], cwd=ROOT, timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     sdir = next(tmp_path.glob("study_*"))
     assert set(STUDY_FILES) <= {p.name for p in sdir.iterdir()}
@@ -101,6 +103,9 @@ def test_papermill_runs_the_same_study(demo, tmp_path):
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert "extractors" not in man and Path(man["extractor"]["path"]).name == "extractor_speaker_norm"
     assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
+    # -p speaker_norm_seeds 1: the normalised BiLSTM trained once, the strict one twice (the default `seeds`)
+    assert json.loads((sdir/"params.json").read_text())["speaker_norm_seeds"] == 1
+    assert [read_spec(Path(runs[v])/"lstm_model.h5").get("members", 1) for v in ("strict", "speaker_norm")] == [2, 1]
     outputs = json.dumps([c.get("outputs", []) for c in json.loads(out_nb.read_text())["cells"]])
     assert outputs.count("image/png") >= 4 and "SYNTHETIC DEMO CORPUS" in outputs and "Verdict" in outputs
 
