@@ -170,7 +170,7 @@ def train_parser() -> Parser:
     d = TRAIN_OPTIONS
     ap = Parser("emorec-train", "Train the BiLSTM and/or the pooling model on CNN features, on one actor-disjoint split "
                 "(a check, not a result: emorec-study cross-validates). What the study cross-validates, on one split: "
-                "--schedule cosine --epochs pooling=60,bilstm=25 --label-smoothing 0.1 --seeds pooling=1,bilstm=2 --lstm 64.",
+                "--schedule cosine --epochs pooling=60,bilstm=25 --label-smoothing 0.1 --seeds pooling=1,bilstm=2 --lstm 64 (its final models: --refit as well).",
                 "emorec-train --feature-dirs data/features/demo_ravdess_cnn_fixed --epochs 30")
     ap.add_argument("--feature-dirs", nargs="+", help="folders of .npy features (required unless --resume)")
     ap.add_argument("--model", default=d["model"], choices=("bilstm", "pooling", "both"), help="which model(s)")
@@ -187,6 +187,10 @@ def train_parser() -> Parser:
     ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the targets")
     ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each model: one "
                     "number, or pooling=N,bilstm=M")
+    ap.add_argument("--refit", action="store_true", help="also train on the validation actors (with --schedule cosine, where they "
+                    "choose nothing): a final model, as a study's final run makes; its metrics are then on clips it learnt from")
+    ap.add_argument("--best-model", default=None, choices=("bilstm", "pooling"), help="the model emorec-predict uses (default: the "
+                    "higher validation UAR)")
     ap.add_argument("--lstm", default=None, help="units of the BiLSTM's bidirectional layers, comma-separated (default: the "
                     "model's, 128,64; the study's: 64)")
     ap.add_argument("--seed", type=int, default=d["seed"], help="split, batches and weights")
@@ -266,6 +270,8 @@ def _train_args(ap, a):
     if a.lstm is not None:
         _parse(ap, a, lstm=layer_units)
         if a.model == "pooling": ap.error("--lstm sets the BiLSTM's layers, and --model pooling trains no BiLSTM")
+    if a.refit and a.schedule != "cosine": ap.error("--refit trains on the validation actors too: only with --schedule cosine, where they choose nothing")
+    if a.best_model and a.model not in (a.best_model, "both"): ap.error(f"--best-model {a.best_model}: --model {a.model} does not train it")
 
 # %% ../nbs/40_cli.ipynb #874f64a8
 def train(argv=None):
@@ -283,7 +289,8 @@ def train(argv=None):
             return train_run(run_dir=target, out=a.out, model=a.model, feature_dirs=a.feature_dirs, policy=a.policy, split=a.split,
                              val_frac=a.val_frac, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
                              seed=a.seed, class_weights=a.class_weights, on_bad=a.on_bad, schedule=a.schedule,
-                             label_smoothing=a.label_smoothing, seeds=a.seeds, **({"bilstm": dict(lstm=a.lstm)} if a.lstm else {}))
+                             label_smoothing=a.label_smoothing, seeds=a.seeds, refit=a.refit, best_model=a.best_model,
+                             **({"bilstm": dict(lstm=a.lstm)} if a.lstm else {}))
         except OSError as e:            # a disk error inside a run: the run can be resumed
             if getattr(e, "run_dir", None) and not isinstance(e, (FileExistsError, FileNotFoundError)):
                 sys.exit(f"error: {os_error_message(e, retry=f'resume with: emorec-train --resume {e.run_dir}')}")

@@ -16,7 +16,8 @@ __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table
            'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
            'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'extractor_epochs_for',
            'variant_seeds', 'write_features', 'ensemble', 'collect', 'plot_differences', 'plot_confusions',
-           'plot_per_actor', 'write_results', 'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
+           'plot_per_actor', 'write_results', 'cv_choice', 'study_index', 'run_study', 'final_runs', 'study_timings',
+           'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -205,7 +206,8 @@ STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=F
                       extractor_speeds=[0.9, 1.1], clip_norm="speech_mean", extractor_crop=192, extractor_trim=True, feature_span=["strict"],
                       schedule="cosine", epochs=dict(pooling=60, bilstm=25), patience=10, label_smoothing=0.1,
                       batch_size=32, lr=1e-3, models=["baseline", "pooling", "bilstm"], bilstm=dict(lstm=[64]), pooling={}, final=True,
-                      seeds=dict(pooling=1, bilstm=2), speaker_norm_seeds=dict(pooling=1, bilstm=3), speaker_norm_cnns=["speaker_norm", "strict"])
+                      seeds=dict(pooling=1, bilstm=2), speaker_norm_seeds=dict(pooling=1, bilstm=3), speaker_norm_cnns=["speaker_norm", "strict"],
+                      final_refit=True)
 
 # %% ../nbs/12_study.ipynb #a537ab44
 MODELS = ("baseline", "pooling", "bilstm")
@@ -449,9 +451,16 @@ def write_results(sdir:str|Path) -> dict:
     save_figure(plot_per_actor(r["per_actor"]), sdir/"per_actor_uar.png")
     return r
 
+# %% ../nbs/12_study.ipynb #eff295d8
+def cv_choice(summary:pd.DataFrame, variant:str) -> str|None:
+    "The sequence model with the higher mean UAR in `variant` of a `summarise` table (None when it has neither)."
+    s = summary[(summary["variant"] == variant) & summary["model"].isin(["pooling", "bilstm"])]
+    return None if s.empty else str(s.loc[s["uar"].idxmax(), "model"])
+
+
 # %% ../nbs/12_study.ipynb #01c5b26a
-def _final(sdir, df, mels, p, log) -> dict:
-    "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders; returns them by variant."
+def _final(sdir, df, mels, p, log, summary=None) -> dict:
+    "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders (`summary`: the folds' `summarise` table); returns them by variant."
     from emorec_nb.trainer import train
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
     val = inner_val(df["speaker"].unique(), df, p["n_val"], p["seed"])
@@ -471,12 +480,17 @@ def _final(sdir, df, mels, p, log) -> dict:
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
         schedule = p["schedule"]
-        log(f"final {variant}: training both models on {df['speaker'].nunique() - len(val)} actors ("
-            + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
+        refit = bool(p.get("final_refit")) and schedule == "cosine"      # studies made before it: the models on the CNN's actors only
+        best = cv_choice(summary, variant) if refit and summary is not None else None
+        n = df["speaker"].nunique()
+        msg = (f"training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN never heard them)"
+               + (f"; emorec-predict uses its {'BiLSTM' if best == 'bilstm' else 'pooling model'}, the better in the folds" if best else "") if refit else
+               f"training both models on {n - len(val)} actors (" + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
+        log(f"final {variant}: {msg}")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
-              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant))
+              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant), refit=refit, best_model=best)
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs
@@ -553,7 +567,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
             _run_fold(int(f), df, mels, plan, sdir, p, log)
             write_results(sdir)
         r = write_results(sdir)
-        runs = _final(sdir, df, mels, p, log) if p["final"] else {}
+        runs = _final(sdir, df, mels, p, log, r["summary"]) if p["final"] else {}
     except Exception as e:                  # a failed study says so; `resume=` continues it once the cause is fixed
         write_json(sdir/"status.json", dict(state="failed", error=f"{type(e).__name__}: {e}", pid=os.getpid()))
         raise

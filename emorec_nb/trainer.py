@@ -26,7 +26,9 @@ DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", v
                 bilstm={}, pooling={}, devices=None, on_bad="raise",
                 schedule="plateau",      # "plateau": early stopping and LR halving on validation; "cosine": `epochs` epochs, LR cosine-decayed, last weights
                 label_smoothing=0.0,     # targets (1-s)·one-hot + s/classes
-                seeds=1)                 # trainings averaged into each saved model (`models.average_members`): a number, or one per model kind
+                seeds=1,                 # trainings averaged into each saved model (`models.average_members`): a number, or one per model kind
+                refit=False,             # also train on the validation actors ("cosine" only, where they choose nothing): a final model; its metrics are then on clips it learnt from
+                best_model=None)         # the model `emorec-predict` uses, "bilstm" or "pooling" (default: the higher validation UAR)
 
 # %% ../nbs/10_trainer.ipynb #a895f56b
 def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
@@ -269,6 +271,9 @@ def _check_params(params:dict) -> dict:
     if p["on_bad"] not in ("raise", "skip"): raise ValueError(f"on_bad must be 'raise' or 'skip', not {p['on_bad']!r}")
     kinds = ["bilstm", "pooling"] if p["model"] == "both" else [p["model"]]
     check_schedule(p["schedule"], p["epochs"], kinds, p["seeds"])
+    if p["refit"] and p["schedule"] != "cosine":
+        raise EmorecDataError("refit trains on the validation actors too: only with schedule 'cosine', where they choose nothing")
+    if p["best_model"] not in (None, *kinds): raise EmorecDataError(f"best_model must be one of the models trained ({', '.join(kinds)}), not {p['best_model']!r}")
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
@@ -323,10 +328,16 @@ def _record_params(run_dir:Path, p:dict, df, mans, sp, note):
                                 | ({"extractors": m["extractors"]} if "extractors" in m else {}) for m in mans])
     write_json(run_dir/"params.json", p)
 
+# %% ../nbs/10_trainer.ipynb #d20ba324
+def _train_rows(p:dict, sp:pd.DataFrame) -> pd.DataFrame:
+    "The clips a run trains on: its training split, and with `refit` its validation split too."
+    return (sp if p.get("refit") else sp[sp.split == "train"]).reset_index(drop=True)
+
+
 # %% ../nbs/10_trainer.ipynb #0c2da3bc
 def _run_datasets(p:dict, df, sp):
     "The training and validation `PaddedBatches` of a run (class weights and in-memory caching as `p` says)."
-    tr, va = sp[sp.split == "train"].reset_index(drop=True), sp[sp.split == "val"].reset_index(drop=True)
+    tr, va = _train_rows(p, sp), sp[sp.split == "val"].reset_index(drop=True)
     cache = p["cache"] if p["cache"] != "auto" else bool(df["n_frames"].sum()*df["dims"].iloc[0]*4 < 2**31)
     cw = None
     if p["class_weights"]:
@@ -348,19 +359,22 @@ def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_featu
 
 # %% ../nbs/10_trainer.ipynb #34807c64
 def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
-    "A run's `comparison.csv`, `metrics.json` and confusion figures; returns the best model by UAR."
+    "A run's `comparison.csv`, `metrics.json` and confusion figures; returns the best model (`best_model`, else by UAR)."
     comp = comparison_table(results)
     with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
-    best = comp["uar"].idxmax()
+    best, tr = p.get("best_model") or comp["uar"].idxmax(), _train_rows(p, sp)
     write_json(run_dir/"metrics.json", dict(
         split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
         split_report=split_report(sp).reset_index().to_dict("records"),
         note=("SYNTHETIC demo corpus: these numbers check the pipeline, they are not emotion-recognition results. " if p["synthetic"] else "")
              + ("Validation actors also chose the early-stopping epoch and the checkpoint." if p["schedule"] == "plateau"
-                else "Each model trained for a fixed number of epochs (cosine schedule): the validation actors chose nothing."),
+                else "Each model trained for a fixed number of epochs (cosine schedule): the validation actors chose nothing.")
+             + (" The models also trained on the validation actors (refit): these numbers are on clips they learnt from, "
+                "not an estimate for unseen actors." if p.get("refit") else ""),
+        trained_on=dict(clips=len(tr), speakers=int(tr["speaker"].nunique())),
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
-        best_model=best))
+        best_model=best, best_model_from="best_model, given" if p.get("best_model") else "validation UAR"))
     _save_confusions(run_dir, results, p["classes"])
     return best
 

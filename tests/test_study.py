@@ -64,6 +64,12 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     from emorec_nb.models import read_spec
     for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == seeds[v]    # the final runs average what the folds averaged
     for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
+    for v, run_dir in runs.items():         # the final models train on every actor, as a fold's on all its training actors; predict uses the folds' better model
+        met = json.loads((Path(run_dir)/"metrics.json").read_text())
+        assert met["trained_on"]["clips"] == len(pd.read_csv(Path(run_dir)/"split.csv")) == json.loads((sdir/"params.json").read_text())["clips"]
+        assert met["trained_on"]["speakers"] == pd.read_csv(sdir/"folds.csv").speaker.nunique() and "not an estimate" in met["note"]
+        cv_uar = {m: s["models"][f"{v}/{m}"]["uar"] for m in ("pooling", "bilstm")}
+        assert met["best_model_from"] == "best_model, given" and cv_uar[met["best_model"]] == max(cv_uar.values()), (v, met["best_model"], cv_uar)
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
     assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == 2*read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
