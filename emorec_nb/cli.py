@@ -306,9 +306,10 @@ MIN_SPEAKER_CLIPS = 8
 # %% ../nbs/40_cli.ipynb #b902f725
 def predict_parser() -> Parser:
     "Arguments of `emorec-predict`."
-    ap = Parser("emorec-predict", "The emotion and class probabilities of audio clips, from a run folder's better model.",
+    ap = Parser("emorec-predict", "The emotion and class probabilities of audio clips, from a run folder's best model (a study's final run: "
+                "the model, or the ensemble, with the highest cross-validated UAR).",
                 "emorec-predict models/study_TIMESTAMP/cnn_lstm_fixed_TIMESTAMP clip.wav --json")
-    ap.add_argument("model", help="a run folder (its better model is used) or a .h5 file of one")
+    ap.add_argument("model", help="a run folder (its best model is used, or the ensemble its metrics.json names) or a .h5 file of one")
     ap.add_argument("clips", nargs="+", help="audio files")
     ap.add_argument("--extractor", default=None, help="the run's extractor from another place (checked by hash)")
     ap.add_argument("--force-extractor", action="store_true", help="use --extractor even when its hash is not the run's (says so on stderr)")

@@ -12,6 +12,7 @@ from .encoder import load_extractor, inference_fn
 from .models import load_model, MODEL_FILES
 from .extract import speaker_norm_features, MIN_SPEAKER_CLIPS
 from .frontend import load_audio, log_mel
+from .study import mean_std_features, baseline_proba
 
 # %% auto #0
 __all__ = ['Predictor', 'speaker_groups']
@@ -32,10 +33,14 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
 
 # %% ../nbs/11_predict.ipynb #5adf3610
 class Predictor:
-    "Audio clip → emotion probabilities, with a run's extractor and model."
+    "Audio clip → emotion probabilities, with a run's extractor and model (or the ensemble its `metrics.json` names)."
     def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False, force_extractor:bool=False):
         self.h5, run = _resolve(model)
-        self.model = load_model(self.h5)
+        met = json.loads((run/"metrics.json").read_text()) if Path(model).is_dir() and (run/"metrics.json").exists() else {}
+        self.members = met.get("ensemble") if met.get("best_model") == "ensemble" else None     # a study's final run: its models averaged
+        self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
+        self.baseline = json.loads((run/"baseline.json").read_text()) if self.members and "baseline" in self.members else None
+        self.model = self.models[0]
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
         man = (params.get("feature_manifests") or [{}])[0]
@@ -58,11 +63,14 @@ class Predictor:
         if trained_norm != speaker_norm:
             raise EmorecDataError(f"{run}: its models were trained on " + ("speaker-normalised features: use --speaker-norm"
                                   if trained_norm else "features without speaker normalisation: leave out --speaker-norm"))
-        self.speaker_norm, self._fn = speaker_norm, None
+        self.speaker_norm, self._fns = speaker_norm, None
 
     def _model_call(self, f):
-        if self._fn is None: self._fn = inference_fn(self.model, f.shape[-1])
-        return self._fn(f[None].astype("float32"))[0]
+        "Class probabilities of one clip's features: the model's, or the mean of the ensemble's members' (as the study's folds average them)."
+        if self._fns is None: self._fns = [inference_fn(m, f.shape[-1]) for m in self.models]
+        ps = [fn(f[None].astype("float32"))[0] for fn in self._fns]
+        if self.baseline: ps.append(baseline_proba(self.baseline, mean_std_features([f]))[0])
+        return ps[0] if len(ps) == 1 else np.mean(ps, 0)
 
     def probabilities(self, clip) -> np.ndarray:
         "Class probabilities of one clip (a path or 16 kHz mono samples)."

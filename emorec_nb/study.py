@@ -14,10 +14,10 @@ from .metrics import uar, draw_confusion, save_figure
 # %% auto #0
 __all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
            'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
-           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'extractor_epochs_for',
-           'variant_seeds', 'write_features', 'ensemble', 'collect', 'plot_differences', 'plot_confusions',
-           'plot_per_actor', 'write_results', 'cv_choice', 'study_index', 'run_study', 'final_runs', 'study_timings',
-           'write_report']
+           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'save_baseline', 'baseline_proba',
+           'extractor_epochs_for', 'variant_seeds', 'write_features', 'ensemble', 'collect', 'plot_differences',
+           'plot_confusions', 'plot_per_actor', 'write_results', 'cv_choice', 'study_index', 'run_study', 'final_runs',
+           'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -200,6 +200,25 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
     clf = make(max(scores, key=scores.get)).fit(np.concatenate([X_fit, X_val]), np.concatenate([y_fit, y_val]))
     clf.chosen_C, clf.val_scores = max(scores, key=scores.get), scores
     return clf
+
+# %% ../nbs/12_study.ipynb #345dead4
+def save_baseline(clf, path:str|Path, n_classes:int) -> Path:
+    "A `fit_baseline` pipeline as JSON at `path`: its standardisation, weights, classes and `C`, for `baseline_proba`."
+    sc, lr = clf[0], clf[-1]
+    write_json(Path(path), dict(n_classes=int(n_classes), classes=lr.classes_.tolist(), C=float(clf.chosen_C), mean=sc.mean_.tolist(),
+                                scale=sc.scale_.tolist(), coef=lr.coef_.tolist(), intercept=lr.intercept_.tolist()))
+    return Path(path)
+
+
+# %% ../nbs/12_study.ipynb #8c83a1f8
+def baseline_proba(spec:dict, X) -> np.ndarray:
+    "Class probabilities (clips × `n_classes`) of a saved baseline on clip statistics `X`, as its pipeline's `predict_proba`."
+    Z = (np.asarray(X) - spec["mean"])/np.asarray(spec["scale"]) @ np.asarray(spec["coef"]).T + np.asarray(spec["intercept"])
+    if Z.shape[1] == 1: Z = np.hstack([-Z/2, Z/2])          # two classes: one logit, the sigmoid as a softmax
+    P = np.exp(Z - Z.max(1, keepdims=True)); P /= P.sum(1, keepdims=True)
+    out = np.zeros((len(P), int(spec["n_classes"]))); out[:, spec["classes"]] = P
+    return out
+
 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=dict(strict=18, speaker_norm=30),
@@ -452,10 +471,19 @@ def write_results(sdir:str|Path) -> dict:
     return r
 
 # %% ../nbs/12_study.ipynb #eff295d8
-def cv_choice(summary:pd.DataFrame, variant:str) -> str|None:
-    "The sequence model with the higher mean UAR in `variant` of a `summarise` table (None when it has neither)."
-    s = summary[(summary["variant"] == variant) & summary["model"].isin(["pooling", "bilstm"])]
+def cv_choice(summary:pd.DataFrame, variant:str, models=("pooling", "bilstm")) -> str|None:
+    "The one of `models` with the highest mean UAR in `variant` of a `summarise` table (None when it has none of them)."
+    s = summary[(summary["variant"] == variant) & summary["model"].isin(list(models))]
     return None if s.empty else str(s.loc[s["uar"].idxmax(), "model"])
+
+
+# %% ../nbs/12_study.ipynb #6eeac192
+def _final_baseline(run:Path, feats, df, val, p, best:str|None):
+    "A final run's baseline in `baseline.json` (`C` chosen on the held-out actors `val`, refitted on all, as in a fold); with `best` 'ensemble', `emorec-predict` averages the study's models."
+    X, y, held = mean_std_features(feats), df["y"].to_numpy(), df["speaker"].isin(val).to_numpy()
+    save_baseline(fit_baseline(X[~held], y[~held], X[held], y[held], seed=p["seed"]), run/"baseline.json", len(p["classes"]))
+    if best == "ensemble":
+        write_json(run/"metrics.json", {**json.loads((run/"metrics.json").read_text()), "best_model": "ensemble", "ensemble": list(p["models"])})
 
 
 # %% ../nbs/12_study.ipynb #01c5b26a
@@ -475,22 +503,27 @@ def _final(sdir, df, mels, p, log, summary=None) -> dict:
                    speaker_norm=variant == "speaker_norm")
         feat_dir = fdir/f"features_{variant}"
         shutil.rmtree(feat_dir, ignore_errors=True)
-        write_features(feat_dir, df, _features(df, mels, exs, variant), man)
+        feats = _features(df, mels, exs, variant)
+        write_features(feat_dir, df, feats, man)
         suffix = "_spknorm" if variant == "speaker_norm" else ""
         for old in sdir.glob(f"cnn_lstm_fixed_*{suffix}"):       # a final run killed before it finished
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
         schedule = p["schedule"]
         refit = bool(p.get("final_refit")) and schedule == "cosine"      # studies made before it: the models on the CNN's actors only
-        best = cv_choice(summary, variant) if refit and summary is not None else None
+        choose = lambda ms: cv_choice(summary, variant, ms) if refit and summary is not None else None
+        best, with_lr = choose(("pooling", "bilstm")), refit and "baseline" in p["models"]
+        overall = choose(("pooling", "bilstm", "ensemble")) if with_lr else best
         n = df["speaker"].nunique()
         msg = (f"training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN never heard them)"
-               + (f"; emorec-predict uses its {'BiLSTM' if best == 'bilstm' else 'pooling model'}, the better in the folds" if best else "") if refit else
+               + (f"; emorec-predict uses {dict(bilstm='its BiLSTM', pooling='its pooling model').get(overall, 'the ensemble of ' + ', '.join(p['models']))}"
+                  ", the best in the folds" if overall else "") if refit else
                f"training both models on {n - len(val)} actors (" + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
         log(f"final {variant}: {msg}")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
               schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant), refit=refit, best_model=best)
+        if with_lr: _final_baseline(run, feats, df, val, p, overall)
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs

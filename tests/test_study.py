@@ -68,8 +68,9 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
         met = json.loads((Path(run_dir)/"metrics.json").read_text())
         assert met["trained_on"]["clips"] == len(pd.read_csv(Path(run_dir)/"split.csv")) == json.loads((sdir/"params.json").read_text())["clips"]
         assert met["trained_on"]["speakers"] == pd.read_csv(sdir/"folds.csv").speaker.nunique() and "not an estimate" in met["note"]
-        cv_uar = {m: s["models"][f"{v}/{m}"]["uar"] for m in ("pooling", "bilstm")}
+        cv_uar = {m: s["models"][f"{v}/{m}"]["uar"] for m in ("pooling", "bilstm", "ensemble")}
         assert met["best_model_from"] == "best_model, given" and cv_uar[met["best_model"]] == max(cv_uar.values()), (v, met["best_model"], cv_uar)
+        assert (Path(run_dir)/"baseline.json").exists() and met.get("ensemble", ["baseline", "pooling", "bilstm"]) == ["baseline", "pooling", "bilstm"]
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
     assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == 2*read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
@@ -87,6 +88,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert r.returncode == 1 and "3 clips are too few to normalise a speaker (at least 8)" in r.stderr
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--extractor", man["extractors"][0]["path"]], cwd=ROOT)
     assert r.returncode == 1 and "one extractor cannot stand in for them" in r.stderr and "Traceback" not in r.stderr
+    r = run([str(BIN/"emorec-predict"), runs["strict"], clips[0], "--json"], cwd=ROOT)     # the strict final run: its best model, or its ensemble
+    assert r.returncode == 0 and set(json.loads(r.stdout)["probabilities"]) == set(json.loads((sdir/"params.json").read_text())["classes"]), r.stderr[-2000:]
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], clips[0]], cwd=ROOT)
     assert r.returncode != 0 and "use --speaker-norm" in r.stderr and "Traceback" not in r.stderr
 
