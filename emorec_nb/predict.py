@@ -31,13 +31,21 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
     if not p.exists(): raise EmorecDataError(f"{p}: no such model file")
     return p, p.parent
 
+# %% ../nbs/11_predict.ipynb #a0df5252
+def _ensemble(run:Path, met:dict) -> list[str]|None:
+    "The members of the ensemble a run's `metrics.json` (`met`) names as its best model, their files checked; None for a single model."
+    members = met.get("ensemble") if met.get("best_model") == "ensemble" else None
+    missing = [n for n in (MODEL_FILES.get(k, f"{k}.json") for k in members or []) if not (run/n).exists()]
+    if missing: raise EmorecDataError(f"{run}: metrics.json names the ensemble of {', '.join(members)}, but {', '.join(missing)} is missing")
+    return members
+
 # %% ../nbs/11_predict.ipynb #5adf3610
 class Predictor:
     "Audio clip → emotion probabilities, with a run's extractor and model (or the ensemble its `metrics.json` names)."
     def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False, force_extractor:bool=False):
         self.h5, run = _resolve(model)
         met = json.loads((run/"metrics.json").read_text()) if Path(model).is_dir() and (run/"metrics.json").exists() else {}
-        self.members = met.get("ensemble") if met.get("best_model") == "ensemble" else None     # a study's final run: its models averaged
+        self.members = _ensemble(run, met)                 # a study's final run: its models averaged
         self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
         self.baseline = json.loads((run/"baseline.json").read_text()) if self.members and "baseline" in self.members else None
         self.model = self.models[0]

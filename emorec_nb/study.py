@@ -209,7 +209,6 @@ def save_baseline(clf, path:str|Path, n_classes:int) -> Path:
                                 scale=sc.scale_.tolist(), coef=lr.coef_.tolist(), intercept=lr.intercept_.tolist()))
     return Path(path)
 
-
 # %% ../nbs/12_study.ipynb #8c83a1f8
 def baseline_proba(spec:dict, X) -> np.ndarray:
     "Class probabilities (clips × `n_classes`) of a saved baseline on clip statistics `X`, as its pipeline's `predict_proba`."
@@ -218,7 +217,6 @@ def baseline_proba(spec:dict, X) -> np.ndarray:
     P = np.exp(Z - Z.max(1, keepdims=True)); P /= P.sum(1, keepdims=True)
     out = np.zeros((len(P), int(spec["n_classes"]))); out[:, spec["classes"]] = P
     return out
-
 
 # %% ../nbs/12_study.ipynb #1d0faea1
 STUDY_DEFAULTS = dict(folds=5, policy="all8", seed=0, n_val=None, speaker_norm=False, extractor_epochs=dict(strict=18, speaker_norm=30),
@@ -476,15 +474,14 @@ def cv_choice(summary:pd.DataFrame, variant:str, models=("pooling", "bilstm")) -
     s = summary[(summary["variant"] == variant) & summary["model"].isin(list(models))]
     return None if s.empty else str(s.loc[s["uar"].idxmax(), "model"])
 
-
 # %% ../nbs/12_study.ipynb #6eeac192
 def _final_baseline(run:Path, feats, df, val, p, best:str|None):
     "A final run's baseline in `baseline.json` (`C` chosen on the held-out actors `val`, refitted on all, as in a fold); with `best` 'ensemble', `emorec-predict` averages the study's models."
     X, y, held = mean_std_features(feats), df["y"].to_numpy(), df["speaker"].isin(val).to_numpy()
     save_baseline(fit_baseline(X[~held], y[~held], X[held], y[held], seed=p["seed"]), run/"baseline.json", len(p["classes"]))
-    if best == "ensemble":
-        write_json(run/"metrics.json", {**json.loads((run/"metrics.json").read_text()), "best_model": "ensemble", "ensemble": list(p["models"])})
-
+    if best == "ensemble":                                  # what emorec-predict reads (metrics.json) and what the run says it chose
+        for f, extra in (("metrics.json", {"ensemble": list(p["models"])}), ("status.json", {})):
+            write_json(run/f, {**json.loads((run/f).read_text()), "best_model": "ensemble", **extra})
 
 # %% ../nbs/12_study.ipynb #01c5b26a
 def _final(sdir, df, mels, p, log, summary=None) -> dict:

@@ -333,7 +333,6 @@ def _train_rows(p:dict, sp:pd.DataFrame) -> pd.DataFrame:
     "The clips a run trains on: its training split, and with `refit` its validation split too."
     return (sp if p.get("refit") else sp[sp.split == "train"]).reset_index(drop=True)
 
-
 # %% ../nbs/10_trainer.ipynb #0c2da3bc
 def _run_datasets(p:dict, df, sp):
     "The training and validation `PaddedBatches` of a run (class weights and in-memory caching as `p` says)."
