@@ -12,7 +12,7 @@ from .encoder import load_extractor, inference_fn
 from .models import load_model, MODEL_FILES
 from .extract import speaker_norm_features, MIN_SPEAKER_CLIPS
 from .frontend import load_audio, log_mel
-from .study import mean_std_features, baseline_proba
+from .study import mean_std_features, baseline_proba, BASELINE_FILE
 
 # %% auto #0
 __all__ = ['Predictor', 'speaker_groups']
@@ -35,7 +35,8 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
 def _ensemble(run:Path, met:dict) -> list[str]|None:
     "The members of the ensemble a run's `metrics.json` (`met`) names as its best model, their files checked; None for a single model."
     members = met.get("ensemble") if met.get("best_model") == "ensemble" else None
-    missing = [n for n in (MODEL_FILES.get(k, f"{k}.json") for k in members or []) if not (run/n).exists()]
+    files = {**MODEL_FILES, "baseline": BASELINE_FILE}
+    missing = [n for n in (files.get(k, f"{k}.json") for k in members or []) if not (run/n).exists()]
     if missing: raise EmorecDataError(f"{run}: metrics.json names the ensemble of {', '.join(members)}, but {', '.join(missing)} is missing")
     return members
 
@@ -47,7 +48,7 @@ class Predictor:
         met = json.loads((run/"metrics.json").read_text()) if Path(model).is_dir() and (run/"metrics.json").exists() else {}
         self.members = _ensemble(run, met)                 # a study's final run: its models averaged
         self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
-        self.baseline = json.loads((run/"baseline.json").read_text()) if self.members and "baseline" in self.members else None
+        self.baseline = json.loads((run/BASELINE_FILE).read_text()) if self.members and "baseline" in self.members else None
         self.model = self.models[0]
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}

@@ -12,12 +12,12 @@ from .corpora import build_index, apply_policy, label_space
 from .metrics import uar, draw_confusion, save_figure
 
 # %% auto #0
-__all__ = ['EMOBOX_RAVDESS', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds', 'make_folds',
-           'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise', 'summary_markdown',
-           'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline', 'save_baseline', 'baseline_proba',
-           'extractor_epochs_for', 'variant_seeds', 'write_features', 'ensemble', 'collect', 'plot_differences',
-           'plot_confusions', 'plot_per_actor', 'write_results', 'cv_choice', 'study_index', 'run_study', 'final_runs',
-           'study_timings', 'write_report']
+__all__ = ['EMOBOX_RAVDESS', 'BASELINE_FILE', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds',
+           'make_folds', 'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise',
+           'summary_markdown', 'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline',
+           'save_baseline', 'baseline_proba', 'extractor_epochs_for', 'variant_seeds', 'write_features', 'ensemble',
+           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'write_results', 'cv_choice',
+           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -201,6 +201,9 @@ def fit_baseline(X_fit, y_fit,             # clip statistics and classes of the 
     clf.chosen_C, clf.val_scores = max(scores, key=scores.get), scores
     return clf
 
+# %% ../nbs/12_study.ipynb #6b24d0cf
+BASELINE_FILE = "baseline.json"     # a final run's baseline, beside its .h5 models
+
 # %% ../nbs/12_study.ipynb #345dead4
 def save_baseline(clf, path:str|Path, n_classes:int) -> Path:
     "A `fit_baseline` pipeline as JSON at `path`: its standardisation, weights, classes and `C`, for `baseline_proba`."
@@ -333,14 +336,20 @@ def _train_neural(kind, fi, roles, work, p, classes):
     h = pd.read_csv(work/f"history_{kind}.csv")
     return prob, dict(best_epoch=best_epoch(h, schedule), epochs=len(h), seeds=seeds_for(p, kind))
 
+# %% ../nbs/12_study.ipynb #89571a78
+def _fitted_baseline(feats, df, roles, p):
+    "The linear baseline of clips in `roles` ('fit' trains, 'val' chooses `C`, then both train: `fit_baseline`), and their clip statistics."
+    X, y = mean_std_features(feats), df["y"].to_numpy()
+    fit, val = roles == "fit", roles == "val"
+    return fit_baseline(X[fit], y[fit], X[val], y[val], seed=p["seed"]), X
+
 # %% ../nbs/12_study.ipynb #7a29f4c7
 def _baseline(feats, df, roles, p, n_classes):
     "Test probabilities of the linear baseline, and the `C` it chose."
-    X, y = mean_std_features(feats), df["y"].to_numpy()
-    m = {r: roles == r for r in ("fit", "val", "test")}
-    clf = fit_baseline(X[m["fit"]], y[m["fit"]], X[m["val"]], y[m["val"]], seed=p["seed"])
-    prob = np.zeros((int(m["test"].sum()), n_classes), "float32")
-    prob[:, clf.classes_] = clf.predict_proba(X[m["test"]])
+    clf, X = _fitted_baseline(feats, df, roles, p)
+    test = roles == "test"
+    prob = np.zeros((int(test.sum()), n_classes), "float32")
+    prob[:, clf.classes_] = clf.predict_proba(X[test])
     return prob, dict(C=clf.chosen_C)
 
 # %% ../nbs/12_study.ipynb #c54234d6
@@ -477,14 +486,14 @@ def cv_choice(summary:pd.DataFrame, variant:str, models=("pooling", "bilstm")) -
 # %% ../nbs/12_study.ipynb #6eeac192
 def _final_baseline(run:Path, feats, df, val, p, best:str|None):
     "A final run's baseline in `baseline.json` (`C` chosen on the held-out actors `val`, refitted on all, as in a fold); with `best` 'ensemble', `emorec-predict` averages the study's models."
-    X, y, held = mean_std_features(feats), df["y"].to_numpy(), df["speaker"].isin(val).to_numpy()
-    save_baseline(fit_baseline(X[~held], y[~held], X[held], y[held], seed=p["seed"]), run/"baseline.json", len(p["classes"]))
+    clf, _ = _fitted_baseline(feats, df, np.where(df["speaker"].isin(val), "val", "fit"), p)
+    save_baseline(clf, run/BASELINE_FILE, len(p["classes"]))
     if best == "ensemble":                                  # what emorec-predict reads (metrics.json) and what the run says it chose
         for f, extra in (("metrics.json", {"ensemble": list(p["models"])}), ("status.json", {})):
             write_json(run/f, {**json.loads((run/f).read_text()), "best_model": "ensemble", **extra})
 
 # %% ../nbs/12_study.ipynb #01c5b26a
-def _final(sdir, df, mels, p, log, summary=None) -> dict:
+def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
     "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders (`summary`: the folds' `summarise` table); returns them by variant."
     from emorec_nb.trainer import train
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
@@ -507,15 +516,17 @@ def _final(sdir, df, mels, p, log, summary=None) -> dict:
             if old.is_dir() and (old.name.endswith("_spknorm") == bool(suffix)): shutil.rmtree(old)
         schedule = p["schedule"]
         refit = bool(p.get("final_refit")) and schedule == "cosine"      # studies made before it: the models on the CNN's actors only
-        choose = lambda ms: cv_choice(summary, variant, ms) if refit and summary is not None else None
+        choose = lambda ms: cv_choice(summary, variant, ms) if refit else None
         best, with_lr = choose(("pooling", "bilstm")), refit and "baseline" in p["models"]
         overall = choose(("pooling", "bilstm", "ensemble")) if with_lr else best
         n = df["speaker"].nunique()
-        msg = (f"training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN never heard them)"
-               + (f"; emorec-predict uses {dict(bilstm='its BiLSTM', pooling='its pooling model').get(overall, 'the ensemble of ' + ', '.join(p['models']))}"
-                  ", the best in the folds" if overall else "") if refit else
-               f"training both models on {n - len(val)} actors (" + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
-        log(f"final {variant}: {msg}")
+        if not refit:
+            log(f"final {variant}: training both models on {n - len(val)} actors ("
+                + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
+        else:
+            uses = dict(bilstm="its BiLSTM", pooling="its pooling model").get(overall, "the ensemble of " + ", ".join(p["models"]))
+            log(f"final {variant}: training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN "
+                f"never heard them)" + (f"; emorec-predict uses {uses}, the best in the folds" if overall else ""))
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
