@@ -218,7 +218,11 @@ def import_keras():
     sys.stderr.flush()
     with tempfile.TemporaryFile("w+") as buf:
         saved = os.dup(2); os.dup2(buf.fileno(), 2)
-        try: import keras
+        try:
+            import keras
+            if keras.backend.backend() == "tensorflow":      # oneDNN's once-per-process DT_BOOL notice, said here (see above)
+                import tensorflow as tf
+                tf.function(tf.transpose)(tf.zeros((1, 2), tf.bool))
         finally:
             os.dup2(saved, 2); os.close(saved)
             buf.seek(0); kept = [l for l in buf.read().splitlines() if not tf_notice(l)]
