@@ -18,7 +18,9 @@ __all__ = ['POLICIES', 'DEMO_SIZES', 'BENCH_SECTIONS', 'TRAIN_OPTIONS', 'STUDY_O
 
 # %% ../nbs/40_cli.ipynb #74d68f2d
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    "Defaults shown after each option's help; the epilog (the example) kept as written."
+    "Defaults shown after each option's help (not for those whose default is None: 'not given', said in their help); the epilog (the example) kept as written."
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 # %% ../nbs/40_cli.ipynb #383c6133
 class Parser(argparse.ArgumentParser):
@@ -248,8 +250,9 @@ def cnn_names(value:str) -> list[str]:
 
 # %% ../nbs/40_cli.ipynb #ec5ef46b
 def _parse(ap, a, **readers):
-    "Each option `name=reader` of `a` replaced by `reader(a.name)`; a `ValueError` becomes a usage error of `--name`."
+    "Each option `name=reader` of `a` replaced by `reader(a.name)` (None, not given, left as it is); a `ValueError` becomes a usage error of `--name`."
     for name, read in readers.items():
+        if getattr(a, name) is None: continue
         try: setattr(a, name, read(getattr(a, name)))
         except ValueError as e: ap.error(f"--{name.replace('_', '-')}: {e}")
 
@@ -335,6 +338,7 @@ def predict(argv=None):
     import_keras()
     from emorec_nb.predict import Predictor, speaker_groups
     pr = run_guarded(lambda: Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm, force_extractor=a.force_extractor))
+    print(f"model: {pr.uses}", file=sys.stderr)           # a run folder's best model or ensemble: say which
     status = 0
     if not a.speaker_norm:
         for c in a.clips:
@@ -373,10 +377,10 @@ def study_parser() -> Parser:
                     "(with --schedule plateau: the most)")
     ap.add_argument("--patience", type=int, default=d["patience"], help="early-stopping patience (--schedule plateau)")
     ap.add_argument("--label-smoothing", type=float, default=d["label_smoothing"], help="smoothing of the sequence models' targets")
-    ap.add_argument("--seeds", default=d["seeds"], help="trainings (from seeds SEED, SEED+1, ...) averaged into each sequence model: "
-                    "one number, or pooling=N,bilstm=M (with --speaker-norm: the strict variant's)")
-    ap.add_argument("--speaker-norm-seeds", default=d["speaker_norm_seeds"], help="with --speaker-norm: the same for the "
-                    "speaker-normalised variant's models")
+    ap.add_argument("--seeds", default=None, help="trainings (from seeds SEED, SEED+1, ...) averaged into each sequence model: "
+                    f"one number, or pooling=N,bilstm=M (default: {d['seeds']}; with --speaker-norm, both variants')")
+    ap.add_argument("--speaker-norm-seeds", default=None, help="with --speaker-norm: the same for the speaker-normalised "
+                    f"variant's models alone (default: --seeds when given, else {d['speaker_norm_seeds']})")
     ap.add_argument("--speaker-norm-cnns", default=d["speaker_norm_cnns"], help="with --speaker-norm: the fold's CNNs whose features its "
                     "models read side by side, each normalised per speaker (comma-separated: speaker_norm, strict)")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
@@ -395,6 +399,11 @@ def _study_args(ap, a):
     _parse(ap, a, extractor_speeds=extractor_speeds, extractor_epochs=per_variant, speaker_norm_seeds=per_model, speaker_norm_cnns=cnn_names)
     _recipe_args(ap, a)
 
+# %% ../nbs/40_cli.ipynb #ab17ea6f
+def _given(a, *names) -> dict:
+    "The options `names` of `a` that were given (not None), as keyword arguments: the rest keep the study's own defaults."
+    return {k: getattr(a, k) for k in names if getattr(a, k) is not None}
+
 # %% ../nbs/40_cli.ipynb #f07f615e
 def study(argv=None):
     "Console entry point `emorec-study`."
@@ -406,7 +415,7 @@ def study(argv=None):
                                          speaker_norm=a.speaker_norm, policy=a.policy, models=a.models.split(","), seed=a.seed,
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
                                          schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
-                                         seeds=a.seeds, speaker_norm_seeds=a.speaker_norm_seeds, speaker_norm_cnns=a.speaker_norm_cnns,
+                                         speaker_norm_cnns=a.speaker_norm_cnns, **_given(a, "seeds", "speaker_norm_seeds"),
                                          final=not a.no_final),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:

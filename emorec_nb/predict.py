@@ -50,6 +50,7 @@ class Predictor:
         self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
         self.baseline = json.loads((run/BASELINE_FILE).read_text()) if self.members and "baseline" in self.members else None
         self.model = self.models[0]
+        self.uses = f"the ensemble of {', '.join(self.members)} in {run}" if self.members else str(self.h5)    # what it predicts with, in words
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
         man = (params.get("feature_manifests") or [{}])[0]

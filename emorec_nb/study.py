@@ -526,7 +526,8 @@ def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
         else:
             uses = dict(bilstm="its BiLSTM", pooling="its pooling model").get(overall, "the ensemble of " + ", ".join(p["models"]))
             log(f"final {variant}: training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN "
-                f"never heard them)" + (f"; emorec-predict uses {uses}, the best in the folds" if overall else ""))
+                f"never heard them)" + (f"; emorec-predict uses {uses}, which read best in the folds of "
+                + ("the sequence models and the ensemble" if with_lr else "the two sequence models") if overall else ""))
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
@@ -557,6 +558,7 @@ def _study_params(audio_dirs, params) -> dict:
     if not audio_dirs: raise EmorecDataError("a study needs at least one audio directory")
     dirs = [audio_dirs] if isinstance(audio_dirs, (str, Path)) else list(audio_dirs)
     p = {**STUDY_DEFAULTS, **params, "audio_dirs": [str(d) for d in dirs]}
+    if "seeds" in params and "speaker_norm_seeds" not in params: p["speaker_norm_seeds"] = p["seeds"]    # `seeds` given: every variant's
     p["models"] = list(p["models"])
     bad = [m for m in p["models"] if m not in MODELS]
     if bad or not p["models"]: raise EmorecDataError(f"unknown models {bad}; choose from {', '.join(MODELS)}")

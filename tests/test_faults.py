@@ -260,4 +260,5 @@ def test_predict_refuses_another_extractor_unless_forced(demo, tmp_path):
     assert "is not the one that made the training features" in line and "--force-extractor" in line
     r = run([str(BIN/"emorec-predict"), str(tmp_path/"r"), clip, "--extractor", str(tmp_path/"other"), "--force-extractor"])
     assert r.returncode == 0 and "warning: --force-extractor" in r.stderr
+    assert f"model: {tmp_path/'r'/'pooling_model.h5'}" in r.stderr.splitlines()          # which of the run's models it used
     assert other.sha256() in r.stderr and load_extractor(demo["extractor"]).sha256() in r.stderr

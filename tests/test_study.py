@@ -91,6 +91,10 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert r.returncode == 1 and "one extractor cannot stand in for them" in r.stderr and "Traceback" not in r.stderr
     r = run([str(BIN/"emorec-predict"), runs["strict"], clips[0], "--json"], cwd=ROOT)     # the strict final run: its best model, or its ensemble
     assert r.returncode == 0 and set(json.loads(r.stdout)["probabilities"]) == set(json.loads((sdir/"params.json").read_text())["classes"]), r.stderr[-2000:]
+    met = json.loads((Path(runs["strict"])/"metrics.json").read_text())       # and says on stderr which it used
+    from emorec_nb.models import MODEL_FILES
+    said = f"the ensemble of baseline, pooling, bilstm in {runs['strict']}" if met["best_model"] == "ensemble" else str(Path(runs["strict"])/MODEL_FILES[met["best_model"]])
+    assert f"model: {said}" in r.stderr.splitlines(), r.stderr[-2000:]
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], clips[0]], cwd=ROOT)
     assert r.returncode != 0 and "use --speaker-norm" in r.stderr and "Traceback" not in r.stderr
 
