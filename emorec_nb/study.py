@@ -525,9 +525,10 @@ def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
                 + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
         else:
             uses = dict(bilstm="its BiLSTM", pooling="its pooling model").get(overall, "the ensemble of " + ", ".join(p["models"]))
+            among = "the sequence models and the ensemble" if with_lr else "the two sequence models"
+            said = f"; emorec-predict uses {uses}, which read best in the folds of {among}" if overall else ""
             log(f"final {variant}: training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN "
-                f"never heard them)" + (f"; emorec-predict uses {uses}, which read best in the folds of "
-                + ("the sequence models and the ensemble" if with_lr else "the two sequence models") if overall else ""))
+                f"never heard them){said}")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
