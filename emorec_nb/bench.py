@@ -34,7 +34,7 @@ _THREADS = None   # the CPU threads the backend was pinned to (None: its default
 
 # %% ../nbs/30_bench.ipynb #d3a2f4f0
 def pin_threads(n:int, inter:int|None=None) -> None:
-    "Pin the Keras backend to `n` CPU threads per operation and `inter` (default `n`) operations at once (call before any computation). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
+    "Pin the Keras backend to `n` CPU threads per operation and `inter` (default `n`) operations at once (call before any computation: as `core.import_keras(before=...)`, which computes once). A shared machine that sometimes takes a core away gives steadier figures with `n=1`."
     global _THREADS
     inter = n if inter is None else inter
     b = keras.backend.backend()

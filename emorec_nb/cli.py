@@ -467,9 +467,9 @@ def bench(argv=None):
     "Console entry point `emorec-bench`."
     ap = bench_parser(); a = ap.parse_args(argv)
     only, threads = _bench_args(ap, a)
-    import_keras()
+    def pin(): from emorec_nb.bench import pin_threads; pin_threads(*threads)
+    import_keras(before=pin if threads else None)        # pinned before TensorFlow first computes (`import_keras` does, once)
     from emorec_nb import bench as b
-    if threads: b.pin_threads(*threads)
     res = b.run_benchmarks(a.tiny, a.extractor, a.run, a.clips, a.reps, only)
     from emorec_nb.bench_report import save_results, report_markdown
     out = save_results(res, a.out, a.publish)

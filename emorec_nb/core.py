@@ -209,17 +209,20 @@ def tf_notice(line:str) -> bool:
     return bool(_TF_NOTICES.match(line))
 
 # %% ../nbs/00_core.ipynb #e5bac7b7
-def import_keras():
+def import_keras(before=None):       # called once Keras is imported, before TensorFlow first computes (e.g. pinning its threads)
     "`import keras` without TensorFlow's start-up notices on stderr (other stderr lines pass) or its Python warnings; returns the module."
     import sys, logging
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if "keras" in sys.modules: return sys.modules["keras"]
+    if "keras" in sys.modules:
+        if before: before()
+        return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     with tempfile.TemporaryFile("w+") as buf:
         saved = os.dup(2); os.dup2(buf.fileno(), 2)
         try:
             import keras
+            if before: before()
             if keras.backend.backend() == "tensorflow":      # oneDNN's once-per-process DT_BOOL notice, said here (see above)
                 import tensorflow as tf
                 tf.function(tf.transpose)(tf.zeros((1, 2), tf.bool))
