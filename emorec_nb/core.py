@@ -10,7 +10,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['EmorecDataError', 'repo_root', 'strict_tests', 'shared_data', 'have_tool', 'cpu_model', 'ensure_space', 'fsync_path',
            'atomic_path', 'atomic_write_text', 'write_json', 'os_error_message', 'read_manifest', 'npy_header',
-           'npy_shape', 'is_synthetic', 'new_run_dir', 'tf_notice', 'import_keras']
+           'npy_shape', 'is_synthetic', 'new_run_dir', 'tf_notice', 'import_keras', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #0ff367e1
 class EmorecDataError(ValueError):
@@ -231,3 +231,15 @@ def import_keras(before=None):       # called once Keras is imported, before Ten
             buf.seek(0); kept = [l for l in buf.read().splitlines() if not tf_notice(l)]
             if kept: print("\n".join(kept), file=sys.stderr)
     return keras
+
+# %% ../nbs/00_core.ipynb #c35183c8
+def run_notebook(nb:str|Path,                  # the notebook to execute
+                 out:str|Path,                 # the executed copy
+                 parameters:dict|None=None,    # injected after the cell tagged `parameters`
+                 cwd:str|Path|None=None,       # the kernel's working folder (default: this process's)
+                ) -> Path:
+    "Execute `nb` with papermill into `out`, without the kernel's start-up warnings on stderr."
+    import papermill as pm
+    pm.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=None if cwd is None else str(cwd),
+                        progress_bar=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    return Path(out)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 import pandas as pd
-from .core import repo_root, shared_data, new_run_dir
+from .core import repo_root, shared_data, new_run_dir, run_notebook
 from .bucketing import efficiency_table, seconds_to_frames, true_lengths
 from .corpora import build_index, corpus_summary, apply_policy, label_space
 from .splits import make_split, split_report
@@ -68,7 +68,6 @@ def run_demo(out:str|Path|None=None,      # the demo corpus folder (default `ROO
 def run_train_notebook(feature_dirs, epochs:int=15, policy:str="all8", split:str="actor", model:str="both",
                        root:str|Path|None=None) -> dict:
     "Train through the report: run `nbs/train.ipynb` with papermill into `ROOT/runs/train-TIMESTAMP.ipynb`, the models into `ROOT/models/cnn_lstm_fixed_TIMESTAMP` (`root`: the repository unless given)."
-    import papermill as pm
     repo = repo_root()
     root = Path(root).resolve() if root else repo
     run_dir = new_run_dir(root/"models")                   # made here, empty: the report's run fills it
@@ -76,9 +75,9 @@ def run_train_notebook(feature_dirs, epochs:int=15, policy:str="all8", split:str
     report.parent.mkdir(parents=True, exist_ok=True)
     print(f"\n-- training {model} for up to {epochs} epochs through papermill: {repo/'nbs/train.ipynb'} → {report}")
     t0 = time.time()
-    try: pm.execute_notebook(str(repo/"nbs"/"train.ipynb"), str(report), cwd=str(repo), progress_bar=False,
-                             parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs),
-                                             epochs=epochs, policy=policy, split=split, out=str(run_dir.parent), run_name=run_dir.name))
+    try: run_notebook(repo/"nbs"/"train.ipynb", report, cwd=repo,
+                      parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs),
+                                      epochs=epochs, policy=policy, split=split, out=str(run_dir.parent), run_name=run_dir.name))
     except BaseException:
         if run_dir.is_dir() and not any(run_dir.iterdir()): run_dir.rmdir()   # failed before training: leave no empty run
         raise

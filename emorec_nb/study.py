@@ -642,15 +642,15 @@ def study_timings(sdir:str|Path) -> pd.Series:
 # %% ../nbs/12_study.ipynb #4bc050e6
 def write_report(sdir:str|Path, notebook:str|Path|None=None) -> Path:
     "Execute the report notebook on a finished study into `sdir/report.ipynb`, with `report.html` beside it."
-    import papermill as pm
-    from emorec_nb.core import repo_root
+    import logging
+    from emorec_nb.core import repo_root, run_notebook
     sdir = Path(sdir).resolve()
     nb = Path(notebook) if notebook else repo_root()/"nbs"/"train.ipynb"
     with atomic_path(sdir/"report.ipynb", suffix=".ipynb") as tmp:
-        pm.execute_notebook(str(nb), str(tmp), parameters=dict(split="folds", study_dir=str(sdir)), cwd=str(nb.parent.parent),
-                            progress_bar=False, log_output=False)
+        run_notebook(nb, tmp, dict(split="folds", study_dir=str(sdir)), cwd=nb.parent.parent)
         import nbformat
         from nbconvert import HTMLExporter
-        html, _ = HTMLExporter().from_notebook_node(nbformat.read(str(tmp), as_version=4))
+        quiet = logging.getLogger("emorec_nb.report_html"); quiet.setLevel(logging.ERROR)   # not "alternative text is missing": its template has no place for one
+        html, _ = HTMLExporter(log=quiet).from_notebook_node(nbformat.read(str(tmp), as_version=4))
         with atomic_path(sdir/"report.html") as h: Path(h).write_text(html)
     return sdir/"report.ipynb"

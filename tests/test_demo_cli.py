@@ -8,6 +8,7 @@ def test_emorec_demo_runs_on_a_fresh_corpus(tmp_path):
     base = tmp_path/"demo"; out = base/"data"/"demo"
     r = run([str(BIN/"emorec-demo"), "--out", str(base), "--size", "tiny", "--epochs", "1"], cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "WARNING" not in r.stderr, r.stderr[-3000:]          # nor papermill's, nor the report kernel's
     # everything under --out: corpus, extractor and features, the report and the models
     assert len(list((base/"runs").glob("train-*.ipynb"))) == 1
     runs = list((base/"models").glob("cnn_lstm_fixed_*"))

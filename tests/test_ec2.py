@@ -392,7 +392,7 @@ def demo_audio(tmp_path_factory):
 def test_the_study_runs_on_the_instance_and_the_summary_shows_its_folds(env, instance, demo_audio, tmp_path):
     e = {**env["env"], "EMOREC_EC2_REMOTE_DIR": str(tmp_path/"remote"/"emorec_nb")}
     r = sh(DEPLOY, "--study", "--audio", demo_audio[0], "--audio", demo_audio[1], "-p", "folds", "2", "-p", "epochs", "1",
-           "-p", "patience", "1", "-p", "extractor_epochs", "1", "--allow-cpu", env=e)
+           "-p", "patience", "1", "-p", "extractor_epochs", "1", "-p", "seeds", "1", "--allow-cpu", env=e)
     assert r.returncode == 0 and "training started on " + instance in r.stdout, r.stdout + r.stderr
     poll_status(e, "finished", timeout=1200)
     r = sh(MONITOR, "--summary", env=e)

@@ -42,6 +42,7 @@ def check_folds(sdir: Path):
 def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     r = run([str(BIN/"emorec-study"), *demo, *QUICK, "--speaker-norm", "--out", str(tmp_path)], cwd=ROOT, timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not [l for l in r.stderr.splitlines() if "WARNING" in l], r.stderr[-3000:]      # papermill, the report's kernel and its HTML export kept quiet
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("final run: "), last
     sdir = next(tmp_path.glob("study_*"))
