@@ -491,6 +491,8 @@ def _final_baseline(run:Path, feats, df, val, p, best:str|None):
     if best == "ensemble":                                  # what emorec-predict reads (metrics.json) and what the run says it chose
         for f, extra in (("metrics.json", {"ensemble": list(p["models"])}), ("status.json", {})):
             write_json(run/f, {**json.loads((run/f).read_text()), "best_model": "ensemble", **extra})
+        comp = pd.read_csv(run/"comparison.csv", index_col=0); comp["best"] = False      # no one model is the one used
+        with atomic_path(run/"comparison.csv") as tmp: comp.to_csv(tmp)
 
 # %% ../nbs/12_study.ipynb #01c5b26a
 def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:

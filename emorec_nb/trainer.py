@@ -360,8 +360,9 @@ def _fit_and_score(kind:str, run_dir:Path, p:dict, train_ds, val_ds, va, n_featu
 def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
     "A run's `comparison.csv`, `metrics.json` and confusion figures; returns the best model (`best_model`, else by UAR)."
     comp = comparison_table(results)
-    with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
     best, tr = p.get("best_model") or comp["uar"].idxmax(), _train_rows(p, sp)
+    comp["best"] = comp.index == best                    # a study's choice from its folds, when it gives one
+    with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
     write_json(run_dir/"metrics.json", dict(
         split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
         split_report=split_report(sp).reset_index().to_dict("records"),

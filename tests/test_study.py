@@ -73,6 +73,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
         assert met["best_model_from"] == "best_model, given" and cv_uar[met["best_model"]] == max(cv_uar.values()), (v, met["best_model"], cv_uar)
         assert (Path(run_dir)/"baseline.json").exists() and met.get("ensemble", ["baseline", "pooling", "bilstm"]) == ["baseline", "pooling", "bilstm"]
         assert json.loads((Path(run_dir)/"status.json").read_text())["best_model"] == met["best_model"]
+        comp = pd.read_csv(Path(run_dir)/"comparison.csv", index_col=0)      # its comparison marks what emorec-predict uses (no row for the ensemble)
+        assert comp.index[comp["best"]].tolist() == ([] if met["best_model"] == "ensemble" else [met["best_model"]]), (v, comp["best"])
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
     assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == 2*read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
