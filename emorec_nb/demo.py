@@ -73,7 +73,7 @@ def run_train_notebook(feature_dirs, epochs:int=15, policy:str="all8", split:str
     run_dir = new_run_dir(root/"models")                   # made here, empty: the report's run fills it
     report = root/"runs"/f"train-{run_dir.name.removeprefix('cnn_lstm_fixed_')}.ipynb"
     report.parent.mkdir(parents=True, exist_ok=True)
-    print(f"\n-- training {model} for up to {epochs} epochs through papermill: {repo/'nbs/train.ipynb'} → {report}")
+    print(f"\n-- training {model} for up to {epochs} epoch{'s'*(epochs != 1)} through papermill: {repo/'nbs/train.ipynb'} → {report}")
     t0 = time.time()
     try: run_notebook(repo/"nbs"/"train.ipynb", report, cwd=repo,
                       parameters=dict(model=model, feature_dirs=",".join(str(Path(f).resolve()) for f in feature_dirs),
