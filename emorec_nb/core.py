@@ -209,23 +209,22 @@ def tf_notice(line:str) -> bool:
     return bool(_TF_NOTICES.match(line))
 
 # %% ../nbs/00_core.ipynb #e5bac7b7
+_DT_BOOL_SAID = []                   # one entry once this process has run the DT_BOOL transpose
+
 def import_keras(before=None):       # called once Keras is imported, before TensorFlow first computes (e.g. pinning its threads)
     "`import keras` without TensorFlow's start-up notices on stderr (other stderr lines pass) or its Python warnings; returns the module."
     import sys, logging
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if "keras" in sys.modules:
-        if before: before()
-        return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" not in sys.modules: os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     with tempfile.TemporaryFile("w+") as buf:
         saved = os.dup(2); os.dup2(buf.fileno(), 2)
         try:
             import keras
             if before: before()
-            if keras.backend.backend() == "tensorflow":      # oneDNN's once-per-process DT_BOOL notice, said here (see above)
-                import tensorflow as tf
-                tf.function(tf.transpose)(tf.zeros((1, 2), tf.bool))
+            if keras.backend.backend() == "tensorflow" and not _DT_BOOL_SAID:
+                import tensorflow as tf                      # oneDNN's once-per-process DT_BOOL notice, said here (see above)
+                tf.function(tf.transpose)(tf.zeros((1, 2), tf.bool)); _DT_BOOL_SAID.append(True)
         finally:
             os.dup2(saved, 2); os.close(saved)
             buf.seek(0); kept = [l for l in buf.read().splitlines() if not tf_notice(l)]
