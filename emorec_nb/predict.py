@@ -33,11 +33,13 @@ def _resolve(model:str|Path) -> tuple[Path, Path]:
 
 # %% ../nbs/11_predict.ipynb #a0df5252
 def _ensemble(run:Path, met:dict) -> list[str]|None:
-    "The members of the ensemble a run's `metrics.json` (`met`) names as its best model, their files checked; None for a single model."
-    members = met.get("ensemble") if met.get("best_model") == "ensemble" else None
+    "What a run's `metrics.json` (`met`) names as its best model when that is no one `.h5` model — the ensemble's members, or the linear baseline alone — their files checked; None for a single `.h5` model."
+    best = met.get("best_model")
+    members = met.get("ensemble") if best == "ensemble" else ["baseline"] if best == "baseline" else None
     files = {**MODEL_FILES, "baseline": BASELINE_FILE}
     missing = [n for n in (files.get(k, f"{k}.json") for k in members or []) if not (run/n).exists()]
-    if missing: raise EmorecDataError(f"{run}: metrics.json names the ensemble of {', '.join(members)}, but {', '.join(missing)} is missing")
+    what = f"the ensemble of {', '.join(members)}" if best == "ensemble" else "the linear baseline"
+    if missing: raise EmorecDataError(f"{run}: metrics.json names {what}, but {', '.join(missing)} is missing")
     return members
 
 # %% ../nbs/11_predict.ipynb #5adf3610
@@ -49,8 +51,9 @@ class Predictor:
         self.members = _ensemble(run, met)                 # a study's final run: its models averaged
         self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
         self.baseline = json.loads((run/BASELINE_FILE).read_text()) if self.members and "baseline" in self.members else None
-        self.model = self.models[0]
-        self.uses = f"the ensemble of {', '.join(self.members)} in {run}" if self.members else str(self.h5)    # what it predicts with, in words
+        self.model = self.models[0] if self.models else load_model(self.h5)      # the baseline alone: a model of the run still names the classes
+        self.uses = (str(self.h5) if not self.members else f"the linear baseline in {run}" if self.members == ["baseline"]
+                     else f"the ensemble of {', '.join(self.members)} in {run}")          # what it predicts with, in words
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
         man = (params.get("feature_manifests") or [{}])[0]

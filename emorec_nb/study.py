@@ -484,15 +484,10 @@ def cv_choice(summary:pd.DataFrame, variant:str, models=("pooling", "bilstm")) -
     return None if s.empty else str(s.loc[s["uar"].idxmax(), "model"])
 
 # %% ../nbs/12_study.ipynb #6eeac192
-def _final_baseline(run:Path, feats, df, val, p, best:str|None):
-    "A final run's baseline in `baseline.json` (`C` chosen on the held-out actors `val`, refitted on all, as in a fold); with `best` 'ensemble', `emorec-predict` averages the study's models."
+def _final_baseline(run:Path, feats, df, val, p):
+    "A final run's baseline in `baseline.json` (`C` chosen on the held-out actors `val`, refitted on all, as in a fold): `emorec-predict` reads it when the run's best model is the baseline or the ensemble."
     clf, _ = _fitted_baseline(feats, df, np.where(df["speaker"].isin(val), "val", "fit"), p)
     save_baseline(clf, run/BASELINE_FILE, len(p["classes"]))
-    if best == "ensemble":                                  # what emorec-predict reads (metrics.json) and what the run says it chose
-        for f, extra in (("metrics.json", {"ensemble": list(p["models"])}), ("status.json", {})):
-            write_json(run/f, {**json.loads((run/f).read_text()), "best_model": "ensemble", **extra})
-        comp = pd.read_csv(run/"comparison.csv", index_col=0); comp["best"] = False      # no one model is the one used
-        with atomic_path(run/"comparison.csv") as tmp: comp.to_csv(tmp)
 
 # %% ../nbs/12_study.ipynb #01c5b26a
 def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
@@ -520,22 +515,23 @@ def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
         refit = bool(p.get("final_refit")) and schedule == "cosine"      # studies made before it: the models on the CNN's actors only
         choose = lambda ms: cv_choice(summary, variant, ms) if refit else None
         best, with_lr = choose(("pooling", "bilstm")), refit and "baseline" in p["models"]
-        overall = choose(("pooling", "bilstm", "ensemble")) if with_lr else best
+        overall = choose(("pooling", "bilstm", "ensemble", "baseline")) if with_lr else best
         n = df["speaker"].nunique()
         if not refit:
             log(f"final {variant}: training both models on {n - len(val)} actors ("
                 + ("early stopping on " if schedule == "plateau" else "metrics of ") + f"{', '.join(val)})")
         else:
-            uses = dict(bilstm="its BiLSTM", pooling="its pooling model").get(overall, "the ensemble of " + ", ".join(p["models"]))
-            among = "the sequence models and the ensemble" if with_lr else "the two sequence models"
+            uses = dict(bilstm="its BiLSTM", pooling="its pooling model", baseline="its linear baseline").get(overall, "the ensemble of " + ", ".join(p["models"]))
+            among = "the linear baseline, the sequence models and the ensemble" if with_lr else "the two sequence models"
             said = f"; emorec-predict uses {uses}, which read best in the folds of {among}" if overall else ""
             log(f"final {variant}: training both models on all {n} actors, as in the folds ({', '.join(val)} among them: the CNN "
                 f"never heard them){said}")
         run = new_run_dir(sdir, "cnn_lstm_fixed", time.strftime("%Y%m%d_%H%M%S") + suffix)
         train(run_dir=run, feature_dirs=[str(feat_dir)], epochs=p["epochs"], patience=p["patience"], seed=p["seed"],
               lr=p["lr"], batch_size=p["batch_size"], policy=p["policy"], verbose=0, bilstm=p["bilstm"], pooling=p["pooling"],
-              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant), refit=refit, best_model=best)
-        if with_lr: _final_baseline(run, feats, df, val, p, overall)
+              schedule=schedule, label_smoothing=p["label_smoothing"], seeds=variant_seeds(p, variant), refit=refit,
+              best_model=overall, ensemble=list(p["models"]) if overall == "ensemble" else None)
+        if with_lr: _final_baseline(run, feats, df, val, p)
         with atomic_path(marker) as tmp: tmp.write_text(f"{run}\n")
         runs[variant] = run
     return runs

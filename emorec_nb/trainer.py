@@ -28,7 +28,8 @@ DEFAULTS = dict(model="both", feature_dirs=None, policy="all8", split="actor", v
                 label_smoothing=0.0,     # targets (1-s)·one-hot + s/classes
                 seeds=1,                 # trainings averaged into each saved model (`models.average_members`): a number, or one per model kind
                 refit=False,             # also train on the validation actors ("cosine" only, where they choose nothing): a final model; its metrics are then on clips it learnt from
-                best_model=None)         # the model `emorec-predict` uses, "bilstm" or "pooling" (default: the higher validation UAR)
+                best_model=None,         # the model `emorec-predict` uses, "bilstm" or "pooling" (default: the higher validation UAR); a study's final run may name "ensemble" or "baseline" (its baseline.json, which the study writes)
+                ensemble=None)           # with best_model "ensemble": the models whose class probabilities emorec-predict averages, e.g. ["baseline", "pooling", "bilstm"]
 
 # %% ../nbs/10_trainer.ipynb #a895f56b
 def load_feature_index(feature_dirs, policy:str="all8", on_bad:str="raise") -> tuple[pd.DataFrame, list[dict]]:
@@ -273,7 +274,10 @@ def _check_params(params:dict) -> dict:
     check_schedule(p["schedule"], p["epochs"], kinds, p["seeds"])
     if p["refit"] and p["schedule"] != "cosine":
         raise EmorecDataError("refit trains on the validation actors too: only with schedule 'cosine', where they choose nothing")
-    if p["best_model"] not in (None, *kinds): raise EmorecDataError(f"best_model must be one of the models trained ({', '.join(kinds)}), not {p['best_model']!r}")
+    if p["best_model"] not in (None, *kinds, "ensemble", "baseline"):
+        raise EmorecDataError(f"best_model must be one of the models trained ({', '.join(kinds)}), 'ensemble' or 'baseline', not {p['best_model']!r}")
+    if (p["best_model"] == "ensemble") != bool(p["ensemble"]) or set(p["ensemble"] or []) - {*kinds, "baseline"}:
+        raise EmorecDataError(f"ensemble={p['ensemble']!r}: best_model 'ensemble' needs its members, among {', '.join(kinds)} and baseline (and no other best_model takes any)")
     if not p["feature_dirs"]: raise ValueError("feature_dirs is required")
     p["feature_dirs"] = [str(d) for d in ([p["feature_dirs"]] if isinstance(p["feature_dirs"], (str, Path)) else p["feature_dirs"])]
     return p
@@ -361,7 +365,7 @@ def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
     "A run's `comparison.csv`, `metrics.json` and confusion figures; returns the best model (`best_model`, else by UAR)."
     comp = comparison_table(results)
     best, tr = p.get("best_model") or comp["uar"].idxmax(), _train_rows(p, sp)
-    comp["best"] = comp.index == best                    # a study's choice from its folds, when it gives one
+    comp["best"] = comp.index == best                    # a study's choice from its folds, when it gives one: no row for the ensemble or the baseline
     with atomic_path(run_dir/"comparison.csv") as tmp: comp.to_csv(tmp)
     write_json(run_dir/"metrics.json", dict(
         split=note, synthetic=p["synthetic"], label_policy=p["policy"], classes=p["classes"],
@@ -374,7 +378,8 @@ def _write_results(run_dir:Path, p:dict, results:dict, sp, note:str) -> str:
         trained_on=dict(clips=len(tr), speakers=int(tr["speaker"].nunique())),
         models={k: {**r["metrics"], "epochs": r["epochs"], "best_epoch": r["best_epoch"], "replicas": r["replicas"]}
                 for k, r in results.items()},
-        best_model=best, best_model_from="best_model, given" if p.get("best_model") else "validation UAR"))
+        best_model=best, **({"ensemble": p["ensemble"]} if best == "ensemble" else {}),
+        best_model_from="best_model, given" if p.get("best_model") else "validation UAR"))
     _save_confusions(run_dir, results, p["classes"])
     return best
 

@@ -69,12 +69,12 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
         met = json.loads((Path(run_dir)/"metrics.json").read_text())
         assert met["trained_on"]["clips"] == len(pd.read_csv(Path(run_dir)/"split.csv")) == json.loads((sdir/"params.json").read_text())["clips"]
         assert met["trained_on"]["speakers"] == pd.read_csv(sdir/"folds.csv").speaker.nunique() and "not an estimate" in met["note"]
-        cv_uar = {m: s["models"][f"{v}/{m}"]["uar"] for m in ("pooling", "bilstm", "ensemble")}
+        cv_uar = {m: s["models"][f"{v}/{m}"]["uar"] for m in ("pooling", "bilstm", "ensemble", "baseline")}
         assert met["best_model_from"] == "best_model, given" and cv_uar[met["best_model"]] == max(cv_uar.values()), (v, met["best_model"], cv_uar)
         assert (Path(run_dir)/"baseline.json").exists() and met.get("ensemble", ["baseline", "pooling", "bilstm"]) == ["baseline", "pooling", "bilstm"]
         assert json.loads((Path(run_dir)/"status.json").read_text())["best_model"] == met["best_model"]
         comp = pd.read_csv(Path(run_dir)/"comparison.csv", index_col=0)      # its comparison marks what emorec-predict uses (no row for the ensemble)
-        assert comp.index[comp["best"]].tolist() == ([] if met["best_model"] == "ensemble" else [met["best_model"]]), (v, comp["best"])
+        assert comp.index[comp["best"]].tolist() == ([] if met["best_model"] in ("ensemble", "baseline") else [met["best_model"]]), (v, comp["best"])
     man = json.loads((Path(runs["speaker_norm"])/"params.json").read_text())["feature_manifests"][0]
     assert [Path(e["path"]).name for e in man["extractors"]] == ["extractor_speaker_norm", "extractor"]   # both CNNs' features, side by side
     assert read_spec(Path(runs["speaker_norm"])/"pooling_model.h5")["n_features"] == 2*read_spec(Path(runs["strict"])/"pooling_model.h5")["n_features"]
@@ -96,7 +96,8 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert r.returncode == 0 and set(json.loads(r.stdout)["probabilities"]) == set(json.loads((sdir/"params.json").read_text())["classes"]), r.stderr[-2000:]
     met = json.loads((Path(runs["strict"])/"metrics.json").read_text())       # and says on stderr which it used
     from emorec_nb.models import MODEL_FILES
-    said = f"the ensemble of baseline, pooling, bilstm in {runs['strict']}" if met["best_model"] == "ensemble" else str(Path(runs["strict"])/MODEL_FILES[met["best_model"]])
+    said = {"ensemble": f"the ensemble of baseline, pooling, bilstm in {runs['strict']}", "baseline": f"the linear baseline in {runs['strict']}"
+            }.get(met["best_model"]) or str(Path(runs["strict"])/MODEL_FILES[met["best_model"]])
     assert f"model: {said}" in r.stderr.splitlines(), r.stderr[-2000:]
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], clips[0]], cwd=ROOT)
     assert r.returncode != 0 and "use --speaker-norm" in r.stderr and "Traceback" not in r.stderr
