@@ -237,8 +237,10 @@ trap 'rm -f "$LAUNCHER"' EXIT
   echo 'cd "$(dirname "$0")/.." || exit 1; echo $$ > runs/train.pid'
   [ -n "$PYPATH" ] && echo "$PYPATH"
   printf '%q -m papermill nbs/train.ipynb %q' "$PY" "runs/train-$STAMP.ipynb"
-  printf ' %q' "${PARAMS[@]+"${PARAMS[@]}"}" --log-output; echo
-  echo "echo \$? > runs/train-$STAMP.exit"
+  # the kernel's warning that its local (127.0.0.1) sockets are unencrypted would open every log: left out of it
+  printf ' %q' "${PARAMS[@]+"${PARAMS[@]}"}" --log-output
+  echo " 2>&1 | grep --line-buffered -v 'Kernel is running over TCP without encryption'"
+  echo "echo \${PIPESTATUS[0]} > runs/train-$STAMP.exit"
   if [ -n "$AUTO_STOP" ]; then    # powers off (the instance stops: shutdown behaviour "stop") N minutes after the end
     echo "echo \"auto-stop: $SHUTDOWN +$AUTO_STOP\" > runs/train-$STAMP.autostop"
     printf '%s +%q >> runs/train-%s.autostop 2>&1\n' "$SHUTDOWN" "$AUTO_STOP" "$STAMP"

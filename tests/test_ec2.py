@@ -190,6 +190,8 @@ def test_deploy_launch_train_monitor_fetch(env, features, tmp_path):
     assert r.returncode == 0 and ("no GPU" in r.stdout or "utilization" in r.stdout)
     r = sh(MONITOR, "--log", "--lines", "5", env=e)
     assert r.returncode == 0 and r.stdout.strip()
+    log = (remote/"runs"/"latest.log").read_text()          # papermill's progress, without the kernel's socket warning
+    assert "Executing notebook with kernel" in log and "without encryption" not in log and "WARNING" not in log, log[-3000:]
     dest = tmp_path/"back"
     r = sh(MONITOR, "--fetch", str(dest), env=e)
     assert r.returncode == 0, r.stderr
