@@ -48,7 +48,7 @@ class Predictor:
     def __init__(self, model:str|Path, extractor:str|Path|None=None, speaker_norm:bool=False, force_extractor:bool=False):
         self.h5, run = _resolve(model)
         met = json.loads((run/"metrics.json").read_text()) if Path(model).is_dir() and (run/"metrics.json").exists() else {}
-        self.members = _ensemble(run, met)                 # a study's final run: its models averaged
+        self.members = _ensemble(run, met)                 # a study's final run: its models averaged, or its baseline alone
         self.models = [load_model(run/MODEL_FILES[k]) for k in self.members if k in MODEL_FILES] if self.members else [load_model(self.h5)]
         self.baseline = json.loads((run/BASELINE_FILE).read_text()) if self.members and "baseline" in self.members else None
         self.model = self.models[0] if self.models else load_model(self.h5)      # the baseline alone: a model of the run still names the classes
