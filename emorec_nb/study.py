@@ -436,7 +436,7 @@ def plot_differences(tests:dict):
 
 # %% ../nbs/12_study.ipynb #ea9325f8
 def plot_confusions(conf:dict, classes):
-    "Row-normalised pooled confusion matrices with counts: a row of panels per variant, a panel per model."
+    "Row-normalised pooled confusion matrices with counts and their pooled UAR: a row of panels per variant, a panel per model."
     from matplotlib.figure import Figure
     vs, ms = list(dict.fromkeys(v for v, _ in conf)), list(dict.fromkeys(m for _, m in conf))
     fig = Figure(figsize=(3.6*len(ms), 3.6*len(vs)), layout="constrained")
@@ -444,7 +444,7 @@ def plot_confusions(conf:dict, classes):
     for ax in grid.ravel(): ax.set_axis_off()
     for (v, m), cm in conf.items():
         ax = grid[vs.index(v), ms.index(m)]; ax.set_axis_on()
-        draw_confusion(ax, cm, classes, f"{m} ({v}): UAR {np.nanmean(np.diag(cm)/cm.sum(1)):.3f}")
+        draw_confusion(ax, cm, classes, f"{m} ({v}): pooled UAR {np.nanmean(np.diag(cm)/cm.sum(1)):.3f}")   # over all test clips: not the folds' mean
         if ms.index(m) == 0: ax.set_ylabel("true")
     return fig
 
