@@ -27,6 +27,7 @@ def test_papermill_two_epochs_writes_every_file(demo_features, tmp_path):
              "-p", "schedule", "cosine", "-p", "lstm", "16"], cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "Unable to parse" not in r.stderr and "unknown parameter" not in r.stderr, r.stderr[-3000:]   # papermill reads every parameter
+    assert "WARNING" not in r.stderr, r.stderr[-3000:]      # the venv's kernels start quietly (tools/dev.sh: no unencrypted-sockets warning)
     run_dir = tmp_path/"models"/"cnn_lstm_fixed_test"
     p = json.loads((run_dir/"params.json").read_text())        # the report's parameters reach the trainer
     assert (p["schedule"], p["bilstm"], p["label_smoothing"], p["seeds"]) == ("cosine", {"lstm": [16]}, 0.0, 1)

@@ -53,6 +53,17 @@ python_env() {
   mv "$file.tmp" "$file"
 }
 
+# The venv's notebook kernels (papermill's, JupyterLab's) log at level ERROR: ipykernel otherwise starts every kernel
+# with a warning that its sockets are unencrypted (they listen on 127.0.0.1 only), the first line a user of
+# `papermill nbs/train.ipynb ...` would read. IPython reads $VENV/etc/ipython; a file already there is left as it is.
+quiet_kernels() {
+  local f="$VENV/etc/ipython/ipython_kernel_config.py"
+  [ -e "$f" ] && return 0
+  mkdir -p "$(dirname "$f")"
+  printf '%s\n' '# written by tools/dev.sh: kernels of this venv log errors only (not the unencrypted-sockets warning)' \
+    'c.IPKernelApp.log_level = "ERROR"' > "$f.tmp" && mv "$f.tmp" "$f"
+}
+
 setup() {   # $1: demo | test | lab
   local purpose=${1:-test}
   system_deps "$purpose"
@@ -63,6 +74,7 @@ setup() {   # $1: demo | test | lab
           echo "== JupyterLab kernel 'Python (emorec_nb)' registered" ;;
     *)    python_env cpu,dev ;;
   esac
+  quiet_kernels
 }
 
 # nbdev_clean + nbdev_export must not change the tree: notebooks are committed clean, the library in sync.
