@@ -320,6 +320,9 @@ def predict_parser() -> Parser:
     ap.add_argument("--speaker-norm", action="store_true", help="normalise each speaker's clips with their own statistics "
                     f"(runs trained on speaker-normalised features; at least {MIN_SPEAKER_CLIPS} clips per speaker)")
     ap.add_argument("--speaker", default=None, help="with --speaker-norm: every clip is this speaker (default: from the file names)")
+    ap.add_argument("--score", action="store_true", help="score the predictions against the emotion in each clip's RAVDESS/CREMA-D "
+                    "name: UAR, accuracy, macro-F1, recall per class, UAR per speaker (after the predictions; with --json one "
+                    "last object {\"score\": ...} with the confusion matrix too)")
     return ap
 
 # %% ../nbs/40_cli.ipynb #7224bd28
@@ -327,6 +330,18 @@ def _show(clip, r, as_json:bool) -> str:
     "One prediction as a line: JSON, or the emotion then the probabilities, largest first."
     if as_json: return json.dumps(r)
     return f"{clip}: {r['emotion']}  " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(r["probabilities"].items(), key=lambda kv: -kv[1]))
+
+# %% ../nbs/40_cli.ipynb #6eee88f3
+def _score_lines(s:dict) -> list[str]:
+    "A score (`predict.score`) as lines: the totals, recall per class, UAR per speaker, what was not scored."
+    n = len(s["uar_per_speaker"])
+    lines = [f"score: {s['clips']} clips, {n} speaker{'s' * (n != 1)}: UAR {s['uar']:.3f}, accuracy {s['accuracy']:.3f}, "
+             f"macro-F1 {s['macro_f1']:.3f} (chance UAR {s['chance_uar']:.3f})",
+             "  recall: " + "  ".join(f"{c} {r:.3f}" for c, r in s["recall"].items()),
+             "  UAR per speaker: " + "  ".join(f"{k} {v:.3f}" for k, v in s["uar_per_speaker"].items())]
+    if s["no_class"]: lines.append(f"  not scored: {s['no_class']} clips of an emotion the run has no class for")
+    if s["not_predicted"]: lines.append(f"  not scored: {s['not_predicted']} clips that could not be predicted (errors above)")
+    return lines
 
 # %% ../nbs/40_cli.ipynb #3118e0b5
 def predict(argv=None):
@@ -336,20 +351,25 @@ def predict(argv=None):
     if a.force_extractor and not a.extractor: ap.error("--force-extractor needs --extractor")
     if not Path(a.model).exists(): ap.error(f"model {a.model} does not exist")
     import_keras()
-    from emorec_nb.predict import Predictor, speaker_groups
+    from emorec_nb.predict import Predictor, speaker_groups, clip_labels, score
     pr = run_guarded(lambda: Predictor(a.model, a.extractor, speaker_norm=a.speaker_norm, force_extractor=a.force_extractor))
     print(f"model: {pr.uses}", file=sys.stderr)           # a run folder's best model or ensemble: say which
-    status = 0
+    labels = run_guarded(lambda: clip_labels(a.clips, pr.classes, pr.policy)) if a.score else None   # every name read before any clip is predicted
+    status, done = 0, []
+    def show(c, r): print(_show(c, r, a.json)); done.append(r)
     if not a.speaker_norm:
         for c in a.clips:
-            try: print(_show(c, pr(c), a.json))
+            try: show(c, pr(c))
             except EmorecDataError as e: print(f"error: {e}", file=sys.stderr); status = 1
-        return status
-    for spk, clips in run_guarded(lambda: speaker_groups(a.clips, a.speaker)).items():
-        print(f"speaker {spk}: {len(clips)} clips", file=sys.stderr)
-        try: rs = pr.speaker_group(clips)
-        except EmorecDataError as e: print(f"error: speaker {spk}: {e}", file=sys.stderr); status = 1; continue
-        for c, r in zip(clips, rs): print(_show(c, r, a.json))
+    else:
+        for spk, clips in run_guarded(lambda: speaker_groups(a.clips, a.speaker)).items():
+            print(f"speaker {spk}: {len(clips)} clips", file=sys.stderr)
+            try: rs = pr.speaker_group(clips)
+            except EmorecDataError as e: print(f"error: speaker {spk}: {e}", file=sys.stderr); status = 1; continue
+            for c, r in zip(clips, rs): show(c, r)
+    if a.score:
+        s = run_guarded(lambda: score(labels, done, pr.classes))
+        print(json.dumps(dict(score=s)) if a.json else "\n".join(_score_lines(s)))
     return status
 
 # %% ../nbs/40_cli.ipynb #8f1230f6

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-import numpy as np
+import numpy as np, pandas as pd
 from .core import EmorecDataError
 from .encoder import load_extractor, inference_fn
 from .models import load_model, MODEL_FILES
@@ -15,7 +15,7 @@ from .frontend import load_audio, log_mel
 from .study import mean_std_features, baseline_proba, BASELINE_FILE
 
 # %% auto #0
-__all__ = ['Predictor', 'speaker_groups']
+__all__ = ['Predictor', 'speaker_groups', 'clip_labels', 'score']
 
 # %% ../nbs/11_predict.ipynb #124a8703
 def _resolve(model:str|Path) -> tuple[Path, Path]:
@@ -56,6 +56,7 @@ class Predictor:
                      else f"the ensemble of {', '.join(self.members)} in {run}")          # what it predicts with, in words
         self.classes = self.model.meta.get("classes") or [str(i) for i in range(self.model.output.shape[-1])]
         params = json.loads((run/"params.json").read_text()) if (run/"params.json").exists() else {}
+        self.policy = self.model.meta.get("policy") or params.get("policy", "all8")      # how true emotions map to `classes`
         man = (params.get("feature_manifests") or [{}])[0]
         specs = man.get("extractors") or [man.get("extractor") or {}]   # several: their features side by side (a study's speaker-normalised run)
         if extractor is not None and len(specs) > 1:
@@ -114,3 +115,39 @@ def speaker_groups(clips, speaker:str|None=None) -> dict:
         except ValueError as e: raise EmorecDataError(f"{c}: no speaker in the name ({e}); pass --speaker ID") from None
         groups.setdefault(s, []).append(c)
     return groups
+
+# %% ../nbs/11_predict.ipynb #a552254e
+def clip_labels(clips,                    # audio files with RAVDESS/CREMA-D names
+                classes,                  # the run's class names (`Predictor.classes`)
+                policy:str="all8",        # the run's label policy (`Predictor.policy`)
+               ) -> pd.DataFrame:
+    "Each clip's speaker, emotion and true class number `y` under the run's label policy (-1: an emotion the run has no class for)."
+    from emorec_nb.corpora import parse_name, apply_policy, label_space
+    if label_space(policy) != list(classes):
+        raise EmorecDataError(f"the run's classes {list(classes)} are not those of its label policy {policy}: cannot score")
+    rows = []
+    for c in clips:
+        try: d = parse_name(c)
+        except ValueError as e: raise EmorecDataError(f"{c}: cannot read the emotion to score against from the name: {e}") from None
+        rows.append(dict(clip=str(c), speaker=d["speaker"], emotion=d["emotion"]))
+    df = pd.DataFrame(rows, columns=["clip", "speaker", "emotion"])
+    y = apply_policy(df, policy).drop_duplicates("clip").set_index("clip")["y"]
+    return df.assign(y=df["clip"].map(y).fillna(-1).astype(int))
+
+# %% ../nbs/11_predict.ipynb #f19d4f16
+def score(labels:pd.DataFrame,            # `clip_labels` of the clips
+          results,                        # the predictor's results (`clip`, `emotion`), in any order; a clip it could not read is left out
+          classes,                        # the run's class names
+         ) -> dict:
+    "UAR, accuracy, macro-F1, recall per class, UAR per speaker and the confusion matrix of `results` against the true classes; the clips not scored, counted."
+    from emorec_nb.metrics import evaluate, uar
+    said = {r["clip"]: list(classes).index(r["emotion"]) for r in results}
+    k = labels[labels["clip"].isin(said) & (labels["y"] >= 0)]
+    if k.empty: raise EmorecDataError("no clip to score: none was predicted, or none has an emotion the run has a class for")
+    k = k.assign(pred=k["clip"].map(said))
+    ev = evaluate(k["y"].to_numpy(), np.eye(len(classes))[k["pred"].to_numpy()], classes)
+    o = ev["overall"]
+    return dict(clips=o["n"], uar=o["uar"], accuracy=o["accuracy"], macro_f1=o["macro_f1"], chance_uar=1/len(classes), recall=o["recall"],
+                uar_per_speaker={s: uar(g["y"], g["pred"], len(classes)) for s, g in k.groupby("speaker")},
+                confusion=ev["confusion"], classes=list(classes),
+                no_class=int((labels["y"] < 0).sum()), not_predicted=int((~labels["clip"].isin(said)).sum()))

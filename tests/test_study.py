@@ -84,10 +84,20 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert "Traceback" not in outputs
     # the speaker-normalised final models predict a speaker's clips as a group, and refuse a group that is too small
     clips = sorted(str(p) for p in (Path(demo[0])/"Actor_01").iterdir())                   # actor 01
-    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--json"], cwd=ROOT)
+    r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--json", "--score"], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
-    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    *lines, last = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == len(clips) >= 8 and f"speaker ravdess:01: {len(clips)} clips" in r.stderr
+    # --score: the predictions against the emotions in the clips' names, as the study scores a fold
+    from emorec_nb.corpora import parse_name
+    from emorec_nb.metrics import uar
+    classes = json.loads((sdir/"params.json").read_text())["classes"]
+    y, pred = [classes.index(parse_name(l["clip"])["emotion"]) for l in lines], [classes.index(l["emotion"]) for l in lines]
+    sc = last["score"]
+    assert (sc["clips"], list(sc["uar_per_speaker"]), sc["no_class"], sc["not_predicted"]) == (len(clips), ["ravdess:01"], 0, 0), sc
+    assert abs(sc["uar"] - uar(y, pred, len(classes))) < 1e-12 and sum(map(sum, sc["confusion"])) == len(clips)
+    r = run([str(BIN/"emorec-predict"), runs["strict"], *clips, "--score"], cwd=ROOT)       # in words, after the predictions
+    assert r.returncode == 0 and r.stdout.splitlines()[-3].startswith(f"score: {len(clips)} clips, 1 speaker: UAR "), r.stdout[-2000:] + r.stderr[-2000:]
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips[:3], "--speaker-norm"], cwd=ROOT)
     assert r.returncode == 1 and "3 clips are too few to normalise a speaker (at least 8)" in r.stderr
     r = run([str(BIN/"emorec-predict"), runs["speaker_norm"], *clips, "--speaker-norm", "--extractor", man["extractors"][0]["path"]], cwd=ROOT)
