@@ -150,4 +150,4 @@ def score(labels:pd.DataFrame,            # `clip_labels` of the clips
     return dict(clips=o["n"], uar=o["uar"], accuracy=o["accuracy"], macro_f1=o["macro_f1"], chance_uar=1/len(classes), recall=o["recall"],
                 uar_per_speaker={s: uar(g["y"], g["pred"], len(classes)) for s, g in k.groupby("speaker")},
                 confusion=ev["confusion"], classes=list(classes),
-                no_class=int((labels["y"] < 0).sum()), not_predicted=int((~labels["clip"].isin(said)).sum()))
+                no_class=int((labels["y"] < 0).sum()), not_predicted=int(((labels["y"] >= 0) & ~labels["clip"].isin(said)).sum()))
