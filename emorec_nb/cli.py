@@ -405,6 +405,8 @@ def study_parser() -> Parser:
                     "models read side by side, each normalised per speaker (comma-separated: speaker_norm, strict)")
     ap.add_argument("--no-final", action="store_true", help="skip the final models on all actors")
     ap.add_argument("--no-report", action="store_true", help="skip the papermill report")
+    ap.add_argument("--serial", action="store_true", help="train the CNN extractors in the study's own process, between the models "
+                    "(the same numbers; slower on a CPU of several cores, where they train in a process of their own; the default on a GPU)")
     return ap
 
 # %% ../nbs/40_cli.ipynb #277233d9
@@ -436,7 +438,7 @@ def study(argv=None):
                                          extractor_epochs=a.extractor_epochs, extractor_speeds=a.extractor_speeds,
                                          schedule=a.schedule, epochs=a.epochs, patience=a.patience, label_smoothing=a.label_smoothing,
                                          speaker_norm_cnns=a.speaker_norm_cnns, **_given(a, "seeds", "speaker_norm_seeds"),
-                                         final=not a.no_final),
+                                         final=not a.no_final, background=False if a.serial else None),
                        retry="resume with: emorec-study --resume STUDY_DIR")
     if not a.no_report:
         try: print(f"report: {write_report(sdir)}")

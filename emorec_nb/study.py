@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_study.ipynb #2e98a834
 from __future__ import annotations
-import json, os, shutil, time, platform
+import json, os, shutil, subprocess, sys, threading, time, platform
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json, new_run_dir, is_synthetic, cpu_model
@@ -15,9 +15,9 @@ from .metrics import uar, draw_confusion, save_figure
 __all__ = ['EMOBOX_RAVDESS', 'BASELINE_FILE', 'STUDY_DEFAULTS', 'MODELS', 'PAIRS', 'speaker_table', 'actor_folds', 'emobox_folds',
            'make_folds', 'inner_val', 'fold_plan', 'paired_test', 'verdict', 'fold_metrics', 'summarise',
            'summary_markdown', 'per_actor_uar', 'pooled_confusion', 'mean_std_features', 'fit_baseline',
-           'save_baseline', 'baseline_proba', 'extractor_epochs_for', 'variant_seeds', 'write_features', 'ensemble',
-           'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor', 'write_results', 'cv_choice',
-           'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
+           'save_baseline', 'baseline_proba', 'extractor_epochs_for', 'variant_seeds', 'write_features',
+           'train_extractors', 'ensemble', 'collect', 'plot_differences', 'plot_confusions', 'plot_per_actor',
+           'write_results', 'cv_choice', 'study_index', 'run_study', 'final_runs', 'study_timings', 'write_report']
 
 # %% ../nbs/12_study.ipynb #7c1f2f63
 def speaker_table(df:pd.DataFrame) -> pd.DataFrame:
@@ -261,8 +261,8 @@ def write_features(out:Path, df:pd.DataFrame, feats, manifest:dict) -> pd.DataFr
 
 # %% ../nbs/12_study.ipynb #1e1795a8
 class _Log:
-    "Print study progress with the elapsed time."
-    def __init__(self, verbose): self.t0, self.verbose = time.time(), verbose
+    "Print study progress with the time elapsed since `t0` (default: now)."
+    def __init__(self, verbose, t0=None): self.t0, self.verbose = time.time() if t0 is None else t0, verbose
     def __call__(self, msg):
         if self.verbose: print(f"[{time.time() - self.t0:6.0f} s] {msg}", flush=True)
 
@@ -272,12 +272,25 @@ def _span_for(p:dict, variant:str) -> bool:
     fs = p.get("feature_span", False)
     return variant in fs if isinstance(fs, (list, tuple)) else bool(fs)
 
+# %% ../nbs/12_study.ipynb #2b382fa6
+def _cnns(p:dict, variant:str) -> list:
+    "The CNNs whose features `variant` reads: the strict one, or `speaker_norm_cnns` (studies begun before it: the normalised CNN alone)."
+    return p.get("speaker_norm_cnns", ["speaker_norm"]) if variant == "speaker_norm" else ["strict"]
+
+# %% ../nbs/12_study.ipynb #52c9253f
+def _ex_dir(d:Path, cnn:str) -> Path:
+    "Where a fold's (or the final runs') extractor `cnn` lives in its folder `d`."
+    return d/("extractor" if cnn == "strict" else f"extractor_{cnn}")
+
 # %% ../nbs/12_study.ipynb #1bb9cc47
-def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
-    "The extractor of a fold (or of the final models) for `variant`: reused when complete, else trained on `fit`."
+def _extractor_for(d, fit, mels, p, log, name, variant="strict", bg=None):
+    "The extractor of a fold (or of the final models) for `variant`: reused when complete, else trained on `fit` (or, with `bg`, waited for)."
     from emorec_nb.encoder import train_extractor, load_extractor
-    ex_dir = d/("extractor" if variant == "strict" else f"extractor_{variant}")
-    if (ex_dir/"config.json").exists(): log(f"{name}: reusing {ex_dir}"); return load_extractor(ex_dir)
+    ex_dir = _ex_dir(d, variant)
+    if bg is not None: bg.wait_for(ex_dir, log, f"{name}: its {variant} CNN extractor")
+    if (ex_dir/"config.json").exists():
+        if bg is None: log(f"{name}: reusing {ex_dir}")
+        return load_extractor(ex_dir)
     shutil.rmtree(ex_dir, ignore_errors=True)
     trim = p.get("extractor_trim", False)                   # studies begun before it existed resume as they began
     span = _span_for(p, variant)
@@ -293,10 +306,9 @@ def _extractor_for(d, fit, mels, p, log, name, variant="strict"):
                            config=dict(speaker_norm=True, span=span) if variant == "speaker_norm" else dict(clip_norm=p.get("clip_norm"), span=span))
 
 # %% ../nbs/12_study.ipynb #92b435eb
-def _extractors_for(d, fit, mels, p, log, name, variant="strict") -> list:
-    "The extractors whose features `variant` reads: the strict CNN, or `speaker_norm_cnns` (studies begun before it: the normalised CNN alone)."
-    cnns = p.get("speaker_norm_cnns", ["speaker_norm"]) if variant == "speaker_norm" else ["strict"]
-    return [_extractor_for(d, fit, mels, p, log, name, v) for v in cnns]
+def _extractors_for(d, fit, mels, p, log, name, variant="strict", bg=None) -> list:
+    "The extractors whose features `variant` reads (`_cnns`)."
+    return [_extractor_for(d, fit, mels, p, log, name, v, bg) for v in _cnns(p, variant)]
 
 # %% ../nbs/12_study.ipynb #8fd723f0
 def _features(df, mels, exs, variant):
@@ -306,12 +318,14 @@ def _features(df, mels, exs, variant):
     return [exs[0].from_log_mel(S).astype("float32") for S in mels["strict"]]
 
 # %% ../nbs/12_study.ipynb #4f2beadf
-def _log_mels(df, p) -> dict:
-    "Log-mels of every clip, computed once, by variant (as they are; speaker-normalised when the study has that variant), and at each extractor speed ('strict@0.9')."
+def _log_mels(df, p, extractors:bool=True) -> dict:
+    """Log-mels of every clip, computed once, by variant (as they are; speaker-normalised when the study has that variant), and at each extractor speed ('strict@0.9');
+    with `extractors=False` only what the features are made from (the clips as they are, 'strict'): the extractors train elsewhere."""
     from emorec_nb.encoder import log_mels
     from emorec_nb.extract import speaker_normalise
     paths, speeds = df["path"].tolist(), p.get("extractor_speeds", [])
-    m = {"strict": log_mels(paths), **{f"strict@{s}": log_mels(paths, speed=s) for s in speeds}}
+    m = {"strict": log_mels(paths), **{f"strict@{s}": log_mels(paths, speed=s) for s in speeds if extractors}}
+    if not extractors: return m
     if p["speaker_norm"]:
         for k in list(m): m[k.replace("strict", "speaker_norm")] = speaker_normalise(m[k], df["speaker"])
     return m
@@ -353,8 +367,8 @@ def _baseline(feats, df, roles, p, n_classes):
     return prob, dict(C=clf.chosen_C)
 
 # %% ../nbs/12_study.ipynb #c54234d6
-def _run_fold(f, df, mels, plan, sdir, p, log):
-    "Everything of fold `f`: its extractor, features and models; each model's test predictions saved as it finishes."
+def _run_fold(f, df, mels, plan, sdir, p, log, bg=None):
+    "Everything of fold `f`: its extractor (trained here, or with `bg` in the background), features and models; each model's test predictions saved as it finishes."
     classes, fdir = p["classes"], sdir/f"fold_{f}"
     fdir.mkdir(exist_ok=True)
     r = plan[plan.fold == f].set_index("speaker")["role"]
@@ -364,7 +378,7 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
     for variant in _variants(p):
         todo = [m for m in p["models"] if not (fdir/f"pred_{variant}_{m}.csv").exists()]
         if not todo: continue
-        exs = _extractors_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}", variant)
+        exs = _extractors_for(fdir, df[roles == "fit"], mels, p, log, f"fold {f}", variant, bg)
         feats, fi = _features(df, mels, exs, variant), None
         for m in todo:
             t0 = time.time()
@@ -381,6 +395,94 @@ def _run_fold(f, df, mels, plan, sdir, p, log):
             log(f"fold {f} {variant:12s} {m:8s} UAR {uar(out['y'], out['pred'], len(classes)):.3f} ({time.time() - t0:.0f} s)")
     shutil.rmtree(fdir/".features", ignore_errors=True); shutil.rmtree(fdir/".work", ignore_errors=True)
     write_json(fdir/"done.json", dict(fold=f, finished=time.strftime("%Y-%m-%d %H:%M:%S")))
+
+# %% ../nbs/12_study.ipynb #5fc8a476
+def _extractor_jobs(sdir:Path, df:pd.DataFrame, plan:pd.DataFrame, p:dict) -> list:
+    "The extractors study `sdir` has still to train, in the order its folds and final runs need them: (folder, training clips, name, CNN)."
+    jobs, seen = [], set()
+    def add(d, fit, name, variant):
+        for cnn in _cnns(p, variant):
+            if _ex_dir(d, cnn) not in seen and not (_ex_dir(d, cnn)/"config.json").exists():
+                seen.add(_ex_dir(d, cnn)); jobs.append((d, fit, name, cnn))
+    for f in sorted(plan.fold.unique()):
+        fdir = sdir/f"fold_{f}"
+        if (fdir/"done.json").exists(): continue
+        fit = df[df["speaker"].isin(plan.speaker[(plan.fold == f) & (plan.role == "fit")])]
+        for variant in _variants(p):
+            if any(not (fdir/f"pred_{variant}_{m}.csv").exists() for m in p["models"]): add(fdir, fit, f"fold {f}", variant)
+    if p["final"]:
+        val = inner_val(df["speaker"].unique(), df, p["n_val"], p["seed"])
+        for variant in _variants(p):
+            if not (sdir/"final"/f"run_{variant}.txt").exists(): add(sdir/"final", df[~df["speaker"].isin(val)], "final", variant)
+    return jobs
+
+# %% ../nbs/12_study.ipynb #1e230f60
+def _saved_params(sdir:str|Path) -> dict:
+    "A study's parameters from its `params.json` (with the settings of studies made before these existed)."
+    return {"schedule": "plateau", "label_smoothing": 0.0, "seeds": 1, **json.loads((Path(sdir)/"params.json").read_text())}
+
+# %% ../nbs/12_study.ipynb #568efa65
+def _orphan_guard(parent:int):
+    "End this process as soon as process `parent` is gone: a study killed outright takes its extractor process with it."
+    def watch():
+        while os.getppid() == parent: time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+# %% ../nbs/12_study.ipynb #8c7c6000
+def train_extractors(sdir:str|Path,            # a study folder (its params.json and folds.csv written)
+                     parent:int|None=None,     # the study's process: this one ends when it is gone
+                     t0:float|None=None,       # the study's start, for the progress lines
+                    ) -> int:                  # how many extractors it trained
+    "Train the extractors study `sdir` still needs, in the order its folds need them: `run_study`'s background process."
+    sdir = Path(sdir)
+    if parent: _orphan_guard(parent)
+    p = _saved_params(sdir)
+    df = study_index(p["audio_dirs"], p["policy"])
+    jobs = _extractor_jobs(sdir, df, fold_plan(df, p["folds"], p["seed"], p["n_val"]), p)
+    if not jobs: return 0
+    mels, log = _log_mels(df, p), _Log(True, t0)
+    for d, fit, name, cnn in jobs: _extractor_for(d, fit, mels, p, log, name, cnn)
+    return len(jobs)
+
+# %% ../nbs/12_study.ipynb #014c1cb4
+class _Background:
+    "`train_extractors` of study `sdir` in a process of its own; its progress lines are printed here, its last error kept."
+    def __init__(self, sdir:Path, t0:float, verbose:bool=True):
+        code = (f"import sys; from emorec_nb.study import train_extractors\n"
+                f"try: train_extractors({str(sdir)!r}, parent={os.getpid()}, t0={t0!r})\n"
+                f"except Exception as e: print(f'{{type(e).__name__}}: {{e}}', file=sys.stderr); sys.exit(1)")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.waited, self.errors = 0.0, []
+        self.threads = [threading.Thread(target=self._relay, args=(self.proc.stdout, verbose, False), daemon=True),
+                        threading.Thread(target=self._relay, args=(self.proc.stderr, False, True), daemon=True)]
+        for t in self.threads: t.start()
+
+    def _relay(self, stream, show, keep):
+        for line in stream:
+            if show: print(line, end="", flush=True)
+            if keep and line.strip(): self.errors = [*self.errors[-19:], line.rstrip()]
+
+    def wait_for(self, ex_dir:Path, log, what:str):
+        "Block until the extractor `ex_dir` is saved; a named error if the process ended without it."
+        t = time.time()
+        while not (ex_dir/"config.json").exists():
+            if self.proc.poll() is not None and not (ex_dir/"config.json").exists():
+                for th in self.threads: th.join(5)
+                raise EmorecDataError(f"{ex_dir}: the process training the study's CNN extractors ended (exit {self.proc.returncode}) "
+                                      f"before this one was saved" + (f": {self.errors[-1]}" if self.errors else ""))
+            time.sleep(0.2)
+        self.waited += time.time() - t
+        if time.time() - t >= 1: log(f"{what}: waited {time.time() - t:.0f} s for it")
+
+    def close(self):
+        "Stop the process if it still runs (the study failed), and collect it."
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try: self.proc.wait(10)
+            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        for th in self.threads: th.join(5)
 
 # %% ../nbs/12_study.ipynb #d4e0c002
 def ensemble(pred:pd.DataFrame) -> pd.DataFrame:
@@ -490,7 +592,7 @@ def _final_baseline(run:Path, feats, df, val, p):
     save_baseline(clf, run/BASELINE_FILE, len(p["classes"]))
 
 # %% ../nbs/12_study.ipynb #01c5b26a
-def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
+def _final(sdir, df, mels, p, log, summary:pd.DataFrame, bg=None) -> dict:
     "Train the final extractor and models on every actor into `cnn_lstm_fixed_*` run folders (`summary`: the folds' `summarise` table); returns them by variant."
     from emorec_nb.trainer import train
     fdir = sdir/"final"; fdir.mkdir(exist_ok=True)
@@ -499,7 +601,7 @@ def _final(sdir, df, mels, p, log, summary:pd.DataFrame) -> dict:
     for variant in _variants(p):
         marker = fdir/f"run_{variant}.txt"
         if marker.exists(): runs[variant] = Path(marker.read_text().strip()); continue
-        exs = _extractors_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant)
+        exs = _extractors_for(fdir, df[~df["speaker"].isin(val)], mels, p, log, "final", variant, bg)
         specs = [dict(path=str(ex.path), sha256=ex.sha256(), config={k: v for k, v in ex.config.items() if k not in ("mean", "std")}) for ex in exs]
         man = dict(extractor=specs[0], **(dict(extractors=specs) if len(specs) > 1 else {}),      # several: `Predictor` reads them all
                    audio_dir=";".join(p["audio_dirs"]), synthetic=any(is_synthetic(d) for d in p["audio_dirs"]),
@@ -580,6 +682,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
               out:str|Path="models",         # the study folder study_TIMESTAMP is made here (never reused)
               resume:str|Path|None=None,     # a killed study's folder: continue it fold by fold
               verbose:bool=True,             # progress lines with the elapsed time
+              background:bool|None=None,     # train the CNN extractors in a process of their own (`_Background`); default: on a CPU with 2 cores or more
               **params,                      # `STUDY_DEFAULTS` to change: folds, speaker_norm, epochs, models, ...
              ) -> Path:                      # the study folder
     "Run (or `resume`) a cross-validated study of `audio_dirs` into a new `out/study_TIMESTAMP/`; returns its folder."
@@ -587,7 +690,7 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
     if resume:
         sdir = Path(resume)
         if not (sdir/"params.json").exists(): raise EmorecDataError(f"{sdir}: not a study folder (params.json is missing)")
-        p = {"schedule": "plateau", "label_smoothing": 0.0, "seeds": 1, **json.loads((sdir/"params.json").read_text())}   # studies made before these existed
+        p = _saved_params(sdir)
         if json.loads((sdir/"status.json").read_text()).get("state") == "finished": log(f"{sdir}: finished before"); return sdir
     else: p = _study_params(audio_dirs, params)
     t0 = time.time()
@@ -602,18 +705,27 @@ def run_study(audio_dirs=None,              # folders of RAVDESS/CREMA-D clips
         with atomic_path(sdir/"folds.csv") as tmp: plan.to_csv(tmp, index=False)
     write_json(sdir/"status.json", dict(state="running", pid=os.getpid()))
     log(f"study {sdir}: {len(df)} clips, {df['speaker'].nunique()} speakers, {plan.fold.nunique()} folds; log-mels of every clip")
+    if background is None:
+        from emorec_nb.models import device_info
+        background = (os.cpu_count() or 1) > 1 and not device_info()["gpus"]
+    bg = None
     try:
-        t_mel = time.time(); mels = _log_mels(df, p); t_mel = time.time() - t_mel
+        jobs = _extractor_jobs(sdir, df, plan, p)
+        if background and jobs: bg = _Background(sdir, log.t0, verbose)
+        t_mel = time.time(); mels = _log_mels(df, p, extractors=bool(jobs) and bg is None); t_mel = time.time() - t_mel
         for f in sorted(plan.fold.unique()):
             if (sdir/f"fold_{f}"/"done.json").exists(): log(f"fold {f}: done before"); continue
-            _run_fold(int(f), df, mels, plan, sdir, p, log)
+            _run_fold(int(f), df, mels, plan, sdir, p, log, bg)
             write_results(sdir)
         r = write_results(sdir)
-        runs = _final(sdir, df, mels, p, log, r["summary"]) if p["final"] else {}
+        runs = _final(sdir, df, mels, p, log, r["summary"], bg) if p["final"] else {}
     except Exception as e:                  # a failed study says so; `resume=` continues it once the cause is fixed
         write_json(sdir/"status.json", dict(state="failed", error=f"{type(e).__name__}: {e}", pid=os.getpid()))
         raise
+    finally:
+        if bg is not None: bg.close()
     write_json(sdir/"status.json", dict(state="finished", seconds=round(time.time() - t0, 1), log_mel_seconds=round(t_mel, 1), resumed=bool(resume),
+                                        background_extractors=bg is not None, extractor_wait_seconds=round(bg.waited, 1) if bg else None,
                                         final_runs={k: str(v) for k, v in runs.items()}, finished=time.strftime("%Y-%m-%d %H:%M:%S")))
     for t in r["tests"].values(): log(t["verdict"])
     return sdir
@@ -634,7 +746,9 @@ def study_timings(sdir:str|Path) -> pd.Series:
          **{f"{m} (all folds)": float(g["seconds"].sum()) for m, g in pred.groupby("model")},
          "final extractors": sum(json.loads(c.read_text())["trained"]["seconds"] for c in sdir.glob("final/extractor*/config.json")),
          "final models": sum(json.loads((Path(r)/"status.json").read_text())["seconds"] for r in st.get("final_runs", {}).values())}
-    if not st.get("resumed"): t["features, files, results"] = st["seconds"] - sum(t.values())
+    behind = ("fold extractors", "final extractors") if st.get("background_extractors") else ()     # not on the study process's clock
+    if behind: t["waiting for extractors"] = st["extractor_wait_seconds"]
+    if not st.get("resumed"): t["features, files, results"] = st["seconds"] - sum(v for k, v in t.items() if k not in behind)
     return pd.Series(t, name="seconds").round(1)
 
 # %% ../nbs/12_study.ipynb #4bc050e6

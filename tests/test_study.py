@@ -60,8 +60,9 @@ def test_emorec_study_writes_the_whole_study(demo, tmp_path):
     assert "strict/bilstm" in s["models"] and len(s["models"]["strict/bilstm"]["uar_ci95"]) == 2
     assert len(s["verdicts"]) == 6 and all(("better" in v) or ("worse" in v) or ("No detectable" in v) for v in s["verdicts"])
     for png in sdir.glob("*.png"): assert png.read_bytes()[:4] == b"\x89PNG"
-    runs = json.loads((sdir/"status.json").read_text())["final_runs"]
+    st = json.loads((sdir/"status.json").read_text()); runs = st["final_runs"]
     assert last == f"final run: {runs['strict']}" and Path(runs["speaker_norm"]).name.endswith("_spknorm")
+    assert st["background_extractors"] and (study_timings(sdir) >= 0).all()        # the extractors trained beside the models, by default
     from emorec_nb.models import read_spec
     for v in runs: assert read_spec(Path(runs[v])/"lstm_model.h5")["members"] == seeds[v]    # the final runs average what the folds averaged
     for v in runs.values(): assert {"lstm_model.h5", "pooling_model.h5", "metrics.json"} <= {p.name for p in Path(v).iterdir()}
@@ -158,6 +159,40 @@ def test_a_study_killed_between_folds_resumes(demo, tmp_path):
     assert "features, files, results" not in t and (t >= 0).all() and t["fold extractors"] > 0, t
     assert sorted(pd.read_csv(sdir/"cv_results.csv").fold.unique()) == [1, 2]
     check_folds(sdir)
+    # the extractors trained in a process of their own (the default on a CPU, as above) or in the study's (--serial): the same predictions
+    r = run([*cmd[:-1], str(tmp_path/"serial"), "--serial"], cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    serial = next((tmp_path/"serial").glob("study_*"))
+    assert not json.loads((serial/"status.json").read_text())["background_extractors"]
+    for f in sorted(sdir.glob("fold_*/pred_*.csv")):
+        pd.testing.assert_frame_equal(pd.read_csv(f).drop(columns="seconds"), pd.read_csv(serial/f.parent.name/f.name).drop(columns="seconds"))
+
+
+def _processes_with(text: str) -> list:
+    "Pids of live processes whose command line contains `text`."
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and text in (d/"cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"): found.append(int(d.name))
+        except OSError: pass
+    return found
+
+
+def test_a_study_killed_outright_takes_its_extractor_process_with_it(demo, tmp_path):
+    "SIGKILL leaves the study no time to stop its background extractors: their process sees its parent gone and ends (`--resume` trains the rest)."
+    cmd = [str(BIN/"emorec-study"), demo[0], *QUICK, "--extractor-epochs", "40", "--models", "baseline", "--no-final", "--no-report", "--out", str(tmp_path)]
+    log = tmp_path/"study.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None and "fold 2: training the strict CNN extractor" not in log.read_text(): time.sleep(0.05)
+        sdir = next(tmp_path.glob("study_*"))
+        workers = _processes_with(f"train_extractors({str(sdir)!r}")
+        p.send_signal(signal.SIGKILL); p.wait()
+    assert len(workers) == 1 and not (sdir/"fold_2"/"extractor"/"config.json").exists(), (workers, log.read_text()[-2000:])
+    deadline = time.time() + 10
+    while time.time() < deadline and _processes_with(f"train_extractors({str(sdir)!r}"): time.sleep(0.1)
+    assert not _processes_with(f"train_extractors({str(sdir)!r}"), "the extractor process outlived its study"
 
 
 def test_bad_invocations_leave_nothing(tmp_path):
