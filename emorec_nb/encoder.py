@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_encoder.ipynb #790c4eff
 from __future__ import annotations
-import json, hashlib, time
+import json, hashlib, random, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json
@@ -141,6 +141,23 @@ class _Crops(keras.utils.PyDataset):
                     w = self.rng.integers(0, 8); f0 = self.rng.integers(0, x.shape[2] - w + 1); x[k, :, f0:f0 + w] = 0
         return x, self.y[idx]
 
+# %% ../nbs/06_encoder.ipynb #8d041623
+def _crop_batches(crops:_Crops, epochs:int):
+    "The batches `fit(crops, epochs=epochs)` trains on under TensorFlow, drawn in the same order."
+    crops[0]; crops[1]                          # read by Keras for the shapes
+    for _ in range(epochs):
+        crops.on_epoch_end()                    # also once before the first epoch
+        order = list(range(len(crops))); random.shuffle(order)
+        for b in order: yield crops[b]
+
+# %% ../nbs/06_encoder.ipynb #89776df2
+def _tf_batches(batches, x_shape:tuple, y_dtype):
+    "A `tf.data` pipeline over the batches the generator function `batches` yields, prefetching two, not autotuned."
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(tf.TensorSpec(x_shape, tf.float32), tf.TensorSpec((None,), y_dtype)))
+    opts = tf.data.Options(); opts.autotune.enabled = False
+    return ds.prefetch(2).with_options(opts)
+
 # %% ../nbs/06_encoder.ipynb #53db4485
 def speed_perturb(x:np.ndarray, speed:float) -> np.ndarray:
     "16 kHz samples `x` played `speed` times as fast (tempo and pitch together): resampled by 1/`speed`."
@@ -189,7 +206,10 @@ def train_extractor(train:pd.DataFrame,         # an audio index with `y`: the t
     data = _Crops(mels, np.tile(train["y"].to_numpy(), 1 + len(extra)), batch_size, crop=crop, seed=seed)
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs*len(data)))
     clf.compile(keras.optimizers.Adam(sched), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    hist = clf.fit(data, epochs=epochs, verbose=verbose)
+    if keras.backend.backend() == "tensorflow":       # the same batches, one pipeline without autotuning (above)
+        x = _tf_batches(lambda: _crop_batches(data, epochs), (None, crop, cfg["n_mels"]), data.y.dtype.name)
+        hist = clf.fit(x, steps_per_epoch=len(data), epochs=epochs, verbose=verbose)
+    else: hist = clf.fit(data, epochs=epochs, verbose=verbose)
     ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name, speeds=[1.0, *speeds], crop=crop, trim=trim,
                                 speakers=sorted(train["speaker"].unique().tolist()) if "speaker" in train else [],
                                 final_train_accuracy=float(hist.history["accuracy"][-1]), seconds=round(time.time() - t0, 1))
