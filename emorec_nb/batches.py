@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_batches.ipynb #b733e78f
 from __future__ import annotations
-import functools, io
+import functools, io, itertools
 import numpy as np, pandas as pd
 from .core import EmorecDataError, npy_shape
 import keras
@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from .bucketing import PAD_VALUE, plan_batches, padding_efficiency, pad_batch
 
 # %% auto #0
-__all__ = ['PaddedBatches', 'BatchStream']
+__all__ = ['PaddedBatches', 'BatchStream', 'tf_batches']
 
 # %% ../nbs/03_batches.ipynb #78cb0028
 def _peek_safe(plan, lengths):
@@ -137,7 +137,12 @@ def stream(self:PaddedBatches) -> "BatchStream":
 @patch
 def fit_args(self:PaddedBatches) -> dict:
     "How to train on this dataset: `model.fit(**ds.fit_args(), epochs=...)` (the stream, its epoch length, no reshuffling by Keras)."
-    return dict(x=self.stream(), steps_per_epoch=len(self), shuffle=False)
+    st, x = self.stream(), None
+    if keras.backend.backend() == "tensorflow" and self.workers <= 1 and not self.use_multiprocessing:   # one pipeline, not autotuned (below)
+        specs = [((None, None, self.dims), "float32")]
+        if self.labels is not None: specs += [((None,), self.labels.dtype.name)] + ([((None,), "float32")] if self.class_weight else [])
+        x = tf_batches(lambda: (st[i] for i in itertools.count()), *specs)
+    return dict(x=st if x is None else x, steps_per_epoch=len(self), shuffle=False)
 
 # %% ../nbs/03_batches.ipynb #d0fb2f28
 @patch
@@ -169,3 +174,13 @@ class BatchStream(keras.utils.PyDataset):
     def __getitem__(self, i:int):
         epoch, b = divmod(int(i), self.steps)
         return self.ds.batch(self.plan(self.start + epoch)[b])
+
+# %% ../nbs/03_batches.ipynb #e9fa4a1b
+def tf_batches(batches,        # a generator function: each call yields the batches from the first one
+               *specs,         # (shape, dtype) of each array of a batch, e.g. ((None, None, 128), "float32"), ((None,), "int64")
+              ):
+    "A `tf.data` pipeline over the batches `batches()` yields, prefetching two, not autotuned (TensorFlow only)."
+    import tensorflow as tf
+    opts = tf.data.Options(); opts.autotune.enabled = False
+    sig = tuple(tf.TensorSpec(s, d) for s, d in specs)
+    return tf.data.Dataset.from_generator(batches, output_signature=sig).prefetch(2).with_options(opts)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import EmorecDataError, atomic_path, write_json
 from .frontend import load_audio, log_mel, resample, speech_frames, speech_span, feature_span, N_MELS, TIME_POOL, SR, SPEECH_DB
+from .batches import tf_batches
 import keras
 
 # %% auto #0
@@ -150,14 +151,6 @@ def _crop_batches(crops:_Crops, epochs:int):
         order = list(range(len(crops))); random.shuffle(order)
         for b in order: yield crops[b]
 
-# %% ../nbs/06_encoder.ipynb #89776df2
-def _tf_batches(batches, x_shape:tuple, y_dtype):
-    "A `tf.data` pipeline over the batches the generator function `batches` yields, prefetching two, not autotuned."
-    import tensorflow as tf
-    ds = tf.data.Dataset.from_generator(batches, output_signature=(tf.TensorSpec(x_shape, tf.float32), tf.TensorSpec((None,), y_dtype)))
-    opts = tf.data.Options(); opts.autotune.enabled = False
-    return ds.prefetch(2).with_options(opts)
-
 # %% ../nbs/06_encoder.ipynb #53db4485
 def speed_perturb(x:np.ndarray, speed:float) -> np.ndarray:
     "16 kHz samples `x` played `speed` times as fast (tempo and pitch together): resampled by 1/`speed`."
@@ -207,7 +200,7 @@ def train_extractor(train:pd.DataFrame,         # an audio index with `y`: the t
     sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs*len(data)))
     clf.compile(keras.optimizers.Adam(sched), "sparse_categorical_crossentropy", metrics=["accuracy"])
     if keras.backend.backend() == "tensorflow":       # the same batches, one pipeline without autotuning (above)
-        x = _tf_batches(lambda: _crop_batches(data, epochs), (None, crop, cfg["n_mels"]), data.y.dtype.name)
+        x = tf_batches(lambda: _crop_batches(data, epochs), ((None, crop, cfg["n_mels"]), "float32"), ((None,), data.y.dtype.name))
         hist = clf.fit(x, steps_per_epoch=len(data), epochs=epochs, verbose=verbose)
     else: hist = clf.fit(data, epochs=epochs, verbose=verbose)
     ex.config["trained"] = dict(clips=len(train), classes=n_cls, epochs=epochs, seed=seed, split=split_name, speeds=[1.0, *speeds], crop=crop, trim=trim,
